@@ -1,0 +1,929 @@
+//! Deterministic demo data: households of children (tzhs-kg) or released persons
+//! (reentry-yugra) with relatives, families and cases in every status, spread over every
+//! territory of the profile. The same seed gives the same registry, so screenshots, tests and
+//! benchmarks are repeatable. Everything is written through the store's one write path.
+
+use std::collections::HashMap;
+
+use kamkor_domain::Sex;
+use kamkor_domain::identifiers::{KgPin, NationalIdKind, Snils};
+use kamkor_domain::policy::Role;
+use kamkor_domain::profile::{FieldType, FormDef, Profile};
+use kamkor_domain::records::{
+    CaseData, CaseStatus, FamilyData, PersonData, PersonRole, RelationData, SubjectKind,
+    case_number,
+};
+use kamkor_store::{NewCase, UserRow, now_utc};
+use serde_json::{Map, Value};
+use time::{Date, Duration};
+use uuid::Uuid;
+
+use crate::auth::{NewUser, hash_password, one_time_password};
+use crate::{App, AppError, AppResult};
+
+/// SplitMix64: small, fast and deterministic; demo data needs no cryptographic randomness.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next_u64() % 100 < percent
+    }
+    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len())]
+    }
+    /// A deterministic UUID v7-shaped id (time part from `ms`).
+    pub fn uuid(&mut self, ms: u64) -> Uuid {
+        let hi = self.next_u64();
+        let lo = self.next_u64();
+        let mut b = [0u8; 16];
+        b[0..6].copy_from_slice(&ms.to_be_bytes()[2..8]);
+        b[6..8].copy_from_slice(&(hi as u16).to_be_bytes());
+        b[8..16].copy_from_slice(&lo.to_be_bytes());
+        b[6] = (b[6] & 0x0f) | 0x70;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        Uuid::from_bytes(b)
+    }
+}
+
+// Names: common Kyrgyz and Russian names, as written in Russian-language documents.
+const KG_SURNAMES: &[&str] = &[
+    "Асанов",
+    "Усенов",
+    "Токтогулов",
+    "Джумабаев",
+    "Абдыкадыров",
+    "Маматов",
+    "Осмонов",
+    "Сыдыков",
+    "Жумабеков",
+    "Бекмуратов",
+    "Калыков",
+    "Мамытов",
+    "Турдубаев",
+    "Эсенбеков",
+    "Садыков",
+    "Алиев",
+    "Акматов",
+    "Кадыров",
+    "Ибраимов",
+    "Орозбаев",
+    "Шаршенов",
+    "Токтосунов",
+    "Бакиров",
+    "Исаков",
+    "Болотбеков",
+    "Абдраимов",
+    "Жээнбеков",
+    "Сатыбалдиев",
+    "Курманов",
+    "Мырзаканов",
+    "Нурланов",
+    "Табалдиев",
+    "Кенжебаев",
+    "Арстанбеков",
+    "Чыныбаев",
+    "Дуйшеев",
+    "Иманалиев",
+    "Качкынбаев",
+    "Өмүрбеков",
+    "Үсөнов",
+    "Токтоматов",
+    "Бейшеналиев",
+    "Молдокулов",
+    "Кожобеков",
+    "Сулайманов",
+];
+const KG_MALE: &[&str] = &[
+    "Айбек",
+    "Нурлан",
+    "Бакыт",
+    "Эрлан",
+    "Азамат",
+    "Марат",
+    "Тимур",
+    "Санжар",
+    "Бекзат",
+    "Нурсултан",
+    "Эмир",
+    "Адилет",
+    "Дастан",
+    "Арсен",
+    "Алмаз",
+    "Улан",
+    "Кубаныч",
+    "Мирлан",
+    "Жоомарт",
+    "Талант",
+    "Бактыбек",
+    "Нурбек",
+    "Элдияр",
+    "Исмаил",
+    "Ислам",
+    "Байэль",
+    "Айдар",
+    "Чынгыз",
+    "Өмүр",
+    "Үмөт",
+];
+const KG_FEMALE: &[&str] = &[
+    "Айгерим",
+    "Айпери",
+    "Нуриза",
+    "Жылдыз",
+    "Гүлнара",
+    "Айжан",
+    "Асель",
+    "Бегимай",
+    "Мээрим",
+    "Айзада",
+    "Нургуль",
+    "Динара",
+    "Элиза",
+    "Каныкей",
+    "Сезим",
+    "Айнура",
+    "Чолпон",
+    "Бермет",
+    "Жаннат",
+    "Алтынай",
+    "Назира",
+    "Медина",
+    "Айдана",
+    "Аруузат",
+    "Гүлзат",
+    "Сабина",
+    "Турсунай",
+    "Айсулуу",
+    "Нурайым",
+    "Өмүркан",
+];
+const RU_SURNAMES: &[&str] = &[
+    "Иванов",
+    "Смирнов",
+    "Кузнецов",
+    "Попов",
+    "Васильев",
+    "Петров",
+    "Соколов",
+    "Михайлов",
+    "Новиков",
+    "Фёдоров",
+    "Морозов",
+    "Волков",
+    "Алексеев",
+    "Лебедев",
+    "Семёнов",
+    "Егоров",
+    "Павлов",
+    "Козлов",
+    "Степанов",
+    "Николаев",
+    "Орлов",
+    "Андреев",
+    "Макаров",
+    "Никитин",
+    "Захаров",
+    "Зайцев",
+    "Соловьёв",
+    "Борисов",
+    "Яковлев",
+    "Григорьев",
+    "Романов",
+    "Воробьёв",
+    "Сергеев",
+    "Кузьмин",
+    "Фролов",
+    "Александров",
+    "Хабибуллин",
+    "Гарипов",
+    "Сафин",
+    "Юсупов",
+    "Шарипов",
+    "Каримов",
+    "Рахимов",
+    "Мухаметов",
+];
+const RU_MALE: &[&str] = &[
+    "Александр",
+    "Сергей",
+    "Дмитрий",
+    "Андрей",
+    "Алексей",
+    "Максим",
+    "Евгений",
+    "Иван",
+    "Михаил",
+    "Артём",
+    "Николай",
+    "Владимир",
+    "Павел",
+    "Роман",
+    "Денис",
+    "Олег",
+    "Виктор",
+    "Игорь",
+    "Юрий",
+    "Антон",
+    "Руслан",
+    "Ринат",
+    "Ильдар",
+    "Тимур",
+    "Константин",
+    "Вадим",
+    "Станислав",
+    "Геннадий",
+    "Виталий",
+    "Кирилл",
+];
+const RU_FEMALE: &[&str] = &[
+    "Елена",
+    "Ольга",
+    "Наталья",
+    "Татьяна",
+    "Ирина",
+    "Светлана",
+    "Анна",
+    "Мария",
+    "Екатерина",
+    "Юлия",
+    "Анастасия",
+    "Дарья",
+    "Марина",
+    "Людмила",
+    "Галина",
+    "Валентина",
+    "Оксана",
+    "Алина",
+    "Виктория",
+    "Ксения",
+    "Гульнара",
+    "Альфия",
+    "Лилия",
+    "Надежда",
+    "Любовь",
+    "Вера",
+    "Полина",
+    "Софья",
+    "Евгения",
+    "Кристина",
+];
+const STREETS: &[&str] = &[
+    "Ленина",
+    "Токтогула",
+    "Манаса",
+    "Советская",
+    "Фрунзе",
+    "Чуй",
+    "Жибек Жолу",
+    "Ибраимова",
+    "Киевская",
+    "Московская",
+    "Гагарина",
+    "Мира",
+    "Садовая",
+    "Школьная",
+    "Набережная",
+    "Молодёжная",
+    "Центральная",
+];
+
+/// Russian-style patronymic from a father's given name (Айбек → Айбекович / Айбековна).
+pub fn patronymic(father: &str, sex: Sex) -> String {
+    let (stem, male, female) =
+        if let Some(s) = father.strip_suffix("ий").filter(|s| !s.ends_with("тр")) {
+            // Юрий → Юрьевич, Василий → Васильевич (but Дмитрий → Дмитриевич, below).
+            (format!("{s}ь"), "евич", "евна")
+        } else if let Some(s) = father.strip_suffix('й') {
+            (s.to_string(), "евич", "евна")
+        } else if let Some(s) = father.strip_suffix('ь') {
+            (s.to_string(), "евич", "евна")
+        } else if father.ends_with('а') || father.ends_with('я') {
+            (father[..father.len() - 2].to_string(), "ич", "ична")
+        } else {
+            (father.to_string(), "ович", "овна")
+        };
+    match sex {
+        Sex::Male => format!("{stem}{male}"),
+        Sex::Female => format!("{stem}{female}"),
+    }
+}
+
+/// Feminine surname form (Асанов → Асанова, Кадыров → Кадырова); others stay.
+pub fn surname_for(surname: &str, sex: Sex) -> String {
+    if sex == Sex::Female
+        && (surname.ends_with("ов") || surname.ends_with("ев") || surname.ends_with("ин"))
+    {
+        format!("{surname}а")
+    } else {
+        surname.to_string()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DemoSummary {
+    pub persons: usize,
+    pub subjects: usize,
+    pub families: usize,
+    pub cases: usize,
+}
+
+/// A demo account and its password (printed once).
+#[derive(Debug, Clone)]
+pub struct DemoAccount {
+    pub login: String,
+    pub password: String,
+    pub roles: String,
+    pub scope: String,
+}
+
+/// Create the demo accounts, or give existing ones fresh passwords (which are printed).
+pub async fn ensure_accounts(app: &App) -> AppResult<Vec<DemoAccount>> {
+    let p = &app.profile;
+    let root = p
+        .root_territory()
+        .map(|t| t.code.clone())
+        .unwrap_or_default();
+    // A specialist scoped to the first level-1 territory that has a territorial agency.
+    let first_region = p
+        .territories
+        .iter()
+        .find(|t| t.parent == root && p.territories.iter().any(|c| c.parent == t.code))
+        .map(|t| t.code.clone())
+        .unwrap_or_else(|| root.clone());
+    let plans: Vec<(&str, &str, Vec<Role>, String)> = vec![
+        (
+            "admin",
+            "Администратор системы",
+            vec![Role::Administrator, Role::Supervisor],
+            root.clone(),
+        ),
+        (
+            "specialist",
+            "Специалист (демо)",
+            vec![Role::Specialist],
+            first_region,
+        ),
+        (
+            "viewer",
+            "Наблюдатель центрального уровня (демо)",
+            vec![Role::CentralViewer],
+            root.clone(),
+        ),
+    ];
+    let today = now_utc().date();
+    let mut out = Vec::new();
+    for (login, name, roles, scope) in plans {
+        let password = one_time_password()?;
+        match app.store.user_by_login(login).await? {
+            Some(u) => {
+                let mut tx = app.store.begin("system", None).await?;
+                tx.set_password(&u.id, &hash_password(&password)?, false)
+                    .await?;
+                tx.commit().await?;
+            }
+            None => {
+                app.create_user(
+                    "system",
+                    &NewUser {
+                        login: login.to_string(),
+                        full_name: name.to_string(),
+                        roles: roles.clone(),
+                        organisation: String::new(),
+                        scope_territory: Some(scope.clone()),
+                        valid_from: today - Duration::days(1),
+                        valid_until: Some(today + Duration::days(365)),
+                        password: Some(password.clone()),
+                    },
+                )
+                .await?;
+            }
+        }
+        out.push(DemoAccount {
+            login: login.to_string(),
+            password,
+            roles: kamkor_domain::policy::format_roles(&roles),
+            scope,
+        });
+    }
+    Ok(out)
+}
+
+struct Codes {
+    rel_alive_with: String,
+    rel_separate: String,
+    rel_migrant: String,
+    rel_unknown: String,
+    rel_deceased: String,
+    rel_prison: String,
+}
+
+fn code_in(p: &Profile, cls: &str, wanted: &[&str]) -> String {
+    let c = p.classifier(cls);
+    for w in wanted {
+        if c.and_then(|c| c.find(w)).is_some() {
+            return (*w).to_string();
+        }
+    }
+    c.and_then(|c| c.item.first())
+        .map(|i| i.code.clone())
+        .unwrap_or_default()
+}
+
+fn items(p: &Profile, cls: &str) -> Vec<String> {
+    p.classifier(cls)
+        .map(|c| {
+            c.item
+                .iter()
+                .filter(|i| i.valid_to.is_none())
+                .map(|i| i.code.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Generate demo data for `target_persons` person records (subjects and relatives).
+pub async fn generate(
+    app: &App,
+    target_persons: usize,
+    seed: u64,
+    mut progress: impl FnMut(usize),
+) -> AppResult<DemoSummary> {
+    let p = app.profile.clone();
+    let child_profile = p.meta.subject == "child";
+    let kind = p.national_id_kind();
+    let leaves: Vec<String> = p
+        .leaf_territories()
+        .iter()
+        .map(|t| t.code.clone())
+        .collect();
+    if leaves.is_empty() {
+        return Err(AppError::Config("the profile has no territories".into()));
+    }
+    let codes = Codes {
+        rel_alive_with: code_in(
+            &p,
+            "relative_status",
+            &["alive_with_child", "alive_together"],
+        ),
+        rel_separate: code_in(&p, "relative_status", &["alive_separate"]),
+        rel_migrant: code_in(&p, "relative_status", &["labour_migrant"]),
+        rel_unknown: code_in(&p, "relative_status", &["whereabouts_unknown"]),
+        rel_deceased: code_in(&p, "relative_status", &["deceased"]),
+        rel_prison: code_in(&p, "relative_status", &["in_prison"]),
+    };
+    let citizenship = code_in(&p, "citizenship", &[p.meta.country.as_str()]);
+    let disabilities = items(&p, "disability");
+    let legal = items(&p, "legal_status");
+    let payments = items(&p, "social_payment");
+    let places = items(&p, "identification_place");
+    let sources = items(&p, "identification_source");
+    let categories = items(
+        &p,
+        if child_profile {
+            "dls_category"
+        } else {
+            "need"
+        },
+    );
+    // Responsible organisation for a territory: the nearest agency up the tree, preferring the
+    // territorial unit kind for children and the social service for released persons.
+    let mut agency_for: HashMap<String, String> = HashMap::new();
+    for leaf in &leaves {
+        let path = p.territory_path(leaf);
+        let found = path.iter().rev().find_map(|t| {
+            let mut here: Vec<_> = p
+                .agencies
+                .iter()
+                .filter(|a| a.territory == t.code)
+                .collect();
+            here.sort_by_key(|a| {
+                if a.kind.contains("territorial") || a.kind.contains("social") {
+                    0
+                } else {
+                    1
+                }
+            });
+            here.first().map(|a| a.code.clone())
+        });
+        agency_for.insert(
+            leaf.clone(),
+            found.unwrap_or_else(|| p.agencies[0].code.clone()),
+        );
+    }
+    // Cases are spread over the demo accounts so that each home page shows work.
+    let users = app.store.users().await?;
+    let workers: Vec<&UserRow> = users
+        .iter()
+        .filter(|u| u.role.contains("specialist") || u.role.contains("supervisor"))
+        .collect();
+
+    let subject_form = p.forms.iter().find(|f| f.applies_to == "person").cloned();
+    let family_form = p.forms.iter().find(|f| f.applies_to == "family").cloned();
+    let today = now_utc().date();
+    let mut rng = Rng::new(seed);
+    let mut serial: u32 = 0;
+    let mut snils_seq: u32 = 2_000_000 + (seed % 1000) as u32 * 997;
+    let base_ms = 1_700_000_000_000u64;
+    let mut summary = DemoSummary::default();
+    let mut case_seq: HashMap<i32, i64> = HashMap::new();
+    // Continue numbering after any cases already present (a second demo run, or real data).
+    let existing_cases = app.store.count(kamkor_store::Table::Cases).await?;
+
+    let batch_households = 500;
+    while summary.persons < target_persons {
+        let mut persons: Vec<(Uuid, PersonData)> = Vec::new();
+        let mut relations: Vec<(Uuid, Uuid, Uuid, RelationData)> = Vec::new();
+        let mut families: Vec<(Uuid, FamilyData)> = Vec::new();
+        let mut members: Vec<(Uuid, Uuid, Uuid, String)> = Vec::new();
+        let mut cases: Vec<NewCase> = Vec::new();
+        for _ in 0..batch_households {
+            if summary.persons + persons.len() >= target_persons {
+                break;
+            }
+            let ms = base_ms + (summary.persons + persons.len()) as u64;
+            let territory = rng.pick(&leaves).clone();
+            let kyrgyz = child_profile && !rng.chance(8);
+            // Kyrgyz names for most children in KG; in Yugra some released persons are from Central Asia.
+            let kyrgyz_names = kyrgyz || (!child_profile && rng.chance(15));
+            let (surnames, males, females) = if kyrgyz_names {
+                (KG_SURNAMES, KG_MALE, KG_FEMALE)
+            } else {
+                (RU_SURNAMES, RU_MALE, RU_FEMALE)
+            };
+            let family_surname = *rng.pick(surnames);
+            let father_name = *rng.pick(males);
+            let mother_name = *rng.pick(females);
+            let address = format!("ул. {}, д. {}", rng.pick(STREETS), 1 + rng.below(120));
+            let mut nid = |rng: &mut Rng, sex: Sex, birth: Date| -> Option<String> {
+                match kind {
+                    NationalIdKind::KgPin => {
+                        serial = serial.wrapping_add(1);
+                        Some(
+                            KgPin::build(sex, birth, serial % 100_000)
+                                .as_str()
+                                .to_string(),
+                        )
+                    }
+                    NationalIdKind::RuSnils => {
+                        snils_seq = snils_seq.wrapping_add(1 + rng.below(7) as u32);
+                        Some(Snils::build(snils_seq % 1_000_000_000).digits().to_string())
+                    }
+                }
+            };
+            let adult_birth = |rng: &mut Rng, min_age: i64, max_age: i64| -> Date {
+                today
+                    - Duration::days(
+                        365 * min_age + rng.below(((max_age - min_age) * 365) as usize) as i64,
+                    )
+            };
+            let father_status = pick_status(&mut rng, &codes, true);
+            let mother_status = pick_status(&mut rng, &codes, false);
+            let father_birth = adult_birth(&mut rng, 26, 55);
+            let mother_birth = adult_birth(&mut rng, 22, 50);
+            let father_id = rng.uuid(ms);
+            let mother_id = rng.uuid(ms);
+            let father = PersonData {
+                role: PersonRole::Relative,
+                surname: family_surname.to_string(),
+                given_name: father_name.to_string(),
+                patronymic: Some(patronymic(rng.pick::<&str>(males), Sex::Male)),
+                sex: Sex::Male,
+                birth_date: Some(father_birth),
+                national_id: if rng.chance(85) {
+                    nid(&mut rng, Sex::Male, father_birth)
+                } else {
+                    None
+                },
+                citizenship: Some(citizenship.clone()),
+                residence_territory: Some(territory.clone()),
+                address: Some(address.clone()),
+                disability: None,
+                legal_status: None,
+                social_payments: Vec::new(),
+                extra: Map::new(),
+            };
+            let mother = PersonData {
+                role: PersonRole::Relative,
+                surname: surname_for(family_surname, Sex::Female),
+                given_name: mother_name.to_string(),
+                patronymic: Some(patronymic(rng.pick::<&str>(males), Sex::Female)),
+                sex: Sex::Female,
+                birth_date: Some(mother_birth),
+                national_id: if rng.chance(90) {
+                    nid(&mut rng, Sex::Female, mother_birth)
+                } else {
+                    None
+                },
+                citizenship: Some(citizenship.clone()),
+                residence_territory: Some(territory.clone()),
+                address: Some(address.clone()),
+                disability: None,
+                legal_status: None,
+                social_payments: Vec::new(),
+                extra: Map::new(),
+            };
+            let family_id = rng.uuid(ms);
+            let mut fam_extra = Map::new();
+            if let Some(f) = &family_form {
+                fill_extra(&mut rng, &p, f, &mut fam_extra, today);
+            }
+            families.push((
+                family_id,
+                FamilyData {
+                    name: format!(
+                        "Семья {}",
+                        surname_for(family_surname, Sex::Male).trim_end_matches('а')
+                    ),
+                    territory: Some(territory.clone()),
+                    address: Some(address.clone()),
+                    extra: fam_extra,
+                },
+            ));
+            persons.push((father_id, father));
+            persons.push((mother_id, mother));
+            members.push((rng.uuid(ms), family_id, father_id, "father".into()));
+            members.push((rng.uuid(ms), family_id, mother_id, "mother".into()));
+            summary.families += 1;
+
+            let n_subjects = if child_profile { 1 + rng.below(3) } else { 1 };
+            for _ in 0..n_subjects {
+                let sex = if rng.chance(50) {
+                    Sex::Male
+                } else {
+                    Sex::Female
+                };
+                let birth = if child_profile {
+                    today - Duration::days(30 + rng.below(17 * 365) as i64)
+                } else {
+                    adult_birth(&mut rng, 19, 60)
+                };
+                let given = if sex == Sex::Male {
+                    *rng.pick(males)
+                } else {
+                    *rng.pick(females)
+                };
+                let id = rng.uuid(ms);
+                let mut extra = Map::new();
+                if let Some(f) = &subject_form {
+                    fill_extra(&mut rng, &p, f, &mut extra, today);
+                }
+                let disabled = rng.chance(8) && disabilities.len() > 1;
+                let subject = PersonData {
+                    role: PersonRole::Subject,
+                    surname: surname_for(family_surname, sex),
+                    given_name: given.to_string(),
+                    patronymic: if rng.chance(92) {
+                        Some(patronymic(father_name, sex))
+                    } else {
+                        None
+                    },
+                    sex,
+                    birth_date: Some(birth),
+                    national_id: if rng.chance(93) {
+                        nid(&mut rng, sex, birth)
+                    } else {
+                        None
+                    },
+                    citizenship: Some(citizenship.clone()),
+                    residence_territory: Some(territory.clone()),
+                    address: Some(address.clone()),
+                    disability: if disabled {
+                        Some(disabilities[1 + rng.below(disabilities.len() - 1)].clone())
+                    } else {
+                        disabilities.first().cloned()
+                    },
+                    legal_status: if child_profile && !legal.is_empty() {
+                        Some(rng.pick(&legal).clone())
+                    } else {
+                        None
+                    },
+                    social_payments: if !payments.is_empty() && rng.chance(40) {
+                        vec![rng.pick(&payments).clone()]
+                    } else {
+                        Vec::new()
+                    },
+                    extra,
+                };
+                persons.push((id, subject));
+                members.push((
+                    rng.uuid(ms),
+                    family_id,
+                    id,
+                    if child_profile {
+                        "child".into()
+                    } else {
+                        "member".into()
+                    },
+                ));
+                let (mother_rel, father_rel) = ("mother", "father");
+                relations.push((
+                    rng.uuid(ms),
+                    id,
+                    father_id,
+                    RelationData {
+                        relation_kind: father_rel.into(),
+                        relative_status: father_status.clone(),
+                        note: None,
+                    },
+                ));
+                relations.push((
+                    rng.uuid(ms),
+                    id,
+                    mother_id,
+                    RelationData {
+                        relation_kind: mother_rel.into(),
+                        relative_status: mother_status.clone(),
+                        note: None,
+                    },
+                ));
+                summary.subjects += 1;
+
+                // Nine subjects in ten have a case; statuses cover the whole lifecycle.
+                if rng.chance(90) {
+                    let identified_on = today - Duration::days(rng.below(3 * 365) as i64);
+                    let status = *rng.pick(&CaseStatus::ALL);
+                    let year = identified_on.year();
+                    let seq = case_seq.entry(year).or_insert(existing_cases);
+                    *seq += 1;
+                    let mut cats = Vec::new();
+                    if !categories.is_empty() {
+                        cats.push(rng.pick(&categories).clone());
+                        if rng.chance(30) {
+                            let c = rng.pick(&categories).clone();
+                            if !cats.contains(&c) {
+                                cats.push(c);
+                            }
+                        }
+                    }
+                    let worker = if workers.is_empty() {
+                        None
+                    } else {
+                        Some(workers[rng.below(workers.len())].id.clone())
+                    };
+                    cases.push(NewCase {
+                        id: rng.uuid(ms),
+                        number: case_number(&p.meta.case_number_prefix, year, *seq),
+                        status,
+                        data: CaseData {
+                            subject_kind: if child_profile {
+                                SubjectKind::Child
+                            } else {
+                                SubjectKind::Person
+                            },
+                            subject_id: id,
+                            identified_on,
+                            identification_territory: territory.clone(),
+                            identification_place: places.first().map(|_| rng.pick(&places).clone()),
+                            identification_place_text: Some(address.clone()),
+                            source: sources.first().map(|_| rng.pick(&sources).clone()),
+                            categories: cats,
+                            responsible_org: agency_for
+                                .get(&territory)
+                                .cloned()
+                                .unwrap_or_default(),
+                            extra: Map::new(),
+                        },
+                        responsible_user: worker,
+                    });
+                }
+            }
+        }
+        summary.persons += persons.len();
+        summary.cases += cases.len();
+        let mut tx = app.store.begin("system", None).await?;
+        tx.insert_persons(&persons).await?;
+        tx.insert_families(&families).await?;
+        tx.insert_family_members(&members).await?;
+        tx.insert_relations(&relations).await?;
+        tx.insert_cases(&cases).await?;
+        tx.commit().await?;
+        progress(summary.persons);
+    }
+    // Keep the case-number counters ahead of what the demo used.
+    let mut tx = app.store.begin("system", None).await?;
+    for (year, seq) in case_seq {
+        let name = format!("case_number_{year}");
+        while tx.next_counter(&name).await? < seq {}
+    }
+    tx.commit().await?;
+    Ok(summary)
+}
+
+fn pick_status(rng: &mut Rng, c: &Codes, father: bool) -> String {
+    let r = rng.below(100);
+    let s = if father {
+        match r {
+            0..=49 => &c.rel_alive_with,
+            50..=69 => &c.rel_migrant,
+            70..=79 => &c.rel_separate,
+            80..=87 => &c.rel_unknown,
+            88..=95 => &c.rel_deceased,
+            _ => &c.rel_prison,
+        }
+    } else {
+        match r {
+            0..=64 => &c.rel_alive_with,
+            65..=79 => &c.rel_migrant,
+            80..=87 => &c.rel_separate,
+            88..=93 => &c.rel_unknown,
+            _ => &c.rel_deceased,
+        }
+    };
+    s.clone()
+}
+
+/// Fill a form's extra fields with plausible values by type.
+fn fill_extra(
+    rng: &mut Rng,
+    p: &Profile,
+    form: &FormDef,
+    out: &mut Map<String, Value>,
+    today: Date,
+) {
+    for (_, f) in form.fields() {
+        if !f.required && rng.chance(35) {
+            continue;
+        }
+        let v = match f.kind {
+            FieldType::Text => Value::String(match f.max_len {
+                Some(n) if n < 25 => format!("{}", 100_000 + rng.below(899_999)),
+                _ => format!("{} № {}", f.label.ru, 1 + rng.below(60)),
+            }),
+            FieldType::Textarea => Value::String("Сведения внесены при выявлении.".into()),
+            FieldType::Integer | FieldType::Money => {
+                let lo = f.min.unwrap_or(0);
+                let hi = f.max.unwrap_or(if f.kind == FieldType::Money {
+                    3_000_000
+                } else {
+                    60
+                });
+                Value::from(lo + (rng.next_u64() % ((hi - lo).max(0) as u64 + 1)) as i64)
+            }
+            FieldType::Date => Value::String(kamkor_domain::records::format_date(
+                today - Duration::days(rng.below(700) as i64),
+            )),
+            FieldType::Bool => Value::Bool(rng.chance(50)),
+            FieldType::Classifier => {
+                let xs = items(p, f.classifier.as_deref().unwrap_or_default());
+                if xs.is_empty() {
+                    continue;
+                }
+                Value::String(rng.pick(&xs).clone())
+            }
+            FieldType::MultiClassifier => {
+                let xs = items(p, f.classifier.as_deref().unwrap_or_default());
+                if xs.is_empty() {
+                    continue;
+                }
+                Value::Array(vec![Value::String(rng.pick(&xs).clone())])
+            }
+            FieldType::Territory => match p.leaf_territories().first() {
+                Some(t) => Value::String(t.code.clone()),
+                None => continue,
+            },
+        };
+        out.insert(f.code.clone(), v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patronymics_and_surnames() {
+        assert_eq!(patronymic("Айбек", Sex::Male), "Айбекович");
+        assert_eq!(patronymic("Айбек", Sex::Female), "Айбековна");
+        assert_eq!(patronymic("Юрий", Sex::Male), "Юрьевич");
+        assert_eq!(patronymic("Дмитрий", Sex::Male), "Дмитриевич");
+        assert_eq!(patronymic("Сергей", Sex::Female), "Сергеевна");
+        assert_eq!(patronymic("Игорь", Sex::Female), "Игоревна");
+        assert_eq!(surname_for("Асанов", Sex::Female), "Асанова");
+        assert_eq!(surname_for("Асанов", Sex::Male), "Асанов");
+    }
+
+    #[test]
+    fn rng_is_deterministic() {
+        let mut a = Rng::new(7);
+        let mut b = Rng::new(7);
+        for _ in 0..100 {
+            assert_eq!(a.next_u64(), b.next_u64());
+        }
+        assert_eq!(Rng::new(1).uuid(5).get_version_num(), 7);
+    }
+}

@@ -1,0 +1,1055 @@
+//! Use cases: one function per thing a user does. Each asks the one policy function
+//! ([`kamkor_domain::policy::decide`]) first, validates with the domain, and writes through the
+//! store's single write path.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use kamkor_domain::Sex;
+use kamkor_domain::policy::{Action, Actor, Decision, DenyReason, Role, Target, decide};
+use kamkor_domain::profile::{PROFILE_FILES, Profile, ProfileError};
+use kamkor_domain::records::{
+    self, CaseData, CaseDraft, CaseStatus, FamilyData, FamilyDraft, FieldChange, PersonData,
+    PersonDraft, PersonRole, Problems, RelationData, RelativeDraft, SubjectKind,
+};
+use kamkor_store::{
+    CaseQuery, CaseRow, ChangeRow, FamilyRow, NewCase, PersonQuery, PersonRow, RelationRow,
+    SessionRow, Store, StoreError, UserRow, now_utc, parse_ts, ts,
+};
+use time::{Date, Duration, OffsetDateTime};
+use uuid::Uuid;
+
+pub mod auth;
+pub mod demo;
+
+pub use auth::{LoginError, NewUser};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("invalid input")]
+    Invalid(Problems),
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden: {}", .0.code())]
+    Forbidden(DenyReason),
+    #[error("not logged in")]
+    Unauthenticated,
+    #[error("conflict: the record is now at version {current}")]
+    Conflict {
+        current: i64,
+        changes: Vec<ConflictChange>,
+    },
+    #[error("duplicate: {0}")]
+    Duplicate(&'static str),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("{0}")]
+    Config(String),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => AppError::NotFound,
+            StoreError::Duplicate(w) => AppError::Duplicate(w),
+            StoreError::Conflict { current } => AppError::Conflict {
+                current,
+                changes: Vec::new(),
+            },
+            other => AppError::Store(other),
+        }
+    }
+}
+
+impl From<Problems> for AppError {
+    fn from(p: Problems) -> Self {
+        AppError::Invalid(p)
+    }
+}
+
+/// What someone else changed while the user was editing (shown with a conflict).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ConflictChange {
+    pub version: i64,
+    pub at: String,
+    pub actor: String,
+    pub fields: Vec<FieldChange>,
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// Load a profile folder from disk: the only I/O around profiles.
+pub fn load_profile(dir: &Path) -> Result<Profile, ProfileError> {
+    let mut files = BTreeMap::new();
+    for f in PROFILE_FILES {
+        let path = dir.join(f);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                files.insert(f.to_string(), text);
+            }
+            Err(e) => {
+                return Err(ProfileError {
+                    file: path.display().to_string(),
+                    key: "(file)".into(),
+                    problem: format!("cannot read: {e}"),
+                });
+            }
+        }
+    }
+    Profile::from_texts(&dir.display().to_string(), &files)
+}
+
+/// Settings of the running application.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// Idle session time-out.
+    pub session_idle: Duration,
+    /// Absolute session lifetime.
+    pub session_max: Duration,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            session_idle: Duration::minutes(30),
+            session_max: Duration::hours(12),
+        }
+    }
+}
+
+/// The application: a store, a profile, settings.
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+    pub profile: Arc<Profile>,
+    pub config: AppConfig,
+    scope_cache: Arc<RwLock<HashMap<String, Arc<Vec<String>>>>>,
+}
+
+/// The caller of a use case: who, in which role and scope, for which request.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub user: UserRow,
+    pub actor: Actor,
+    pub request_id: Option<String>,
+    pub now: OffsetDateTime,
+}
+
+impl Ctx {
+    pub fn today(&self) -> Date {
+        self.now.date()
+    }
+}
+
+/// A person's card: the person, relatives, families, cases, history.
+#[derive(Debug, Clone)]
+pub struct PersonCard {
+    pub person: PersonRow,
+    pub relatives: Vec<(RelationRow, PersonRow)>,
+    pub relative_of: Vec<(RelationRow, PersonRow)>,
+    pub families: Vec<FamilyRow>,
+    pub cases: Vec<CaseRow>,
+    pub history: Vec<ChangeRow>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FamilyCard {
+    pub family: FamilyRow,
+    pub members: Vec<(String, PersonRow)>,
+    pub cases: Vec<CaseRow>,
+    pub history: Vec<ChangeRow>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CaseCard {
+    pub case: CaseRow,
+    pub subject_person: Option<PersonRow>,
+    pub subject_family: Option<FamilyRow>,
+    pub responsible_user: Option<UserRow>,
+    pub history: Vec<ChangeRow>,
+}
+
+/// Registering a child with a family and relatives in one flow (seed 000 §18).
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct ChildRegistration {
+    pub child: PersonDraft,
+    /// Join an existing family…
+    pub family_id: String,
+    /// …or create one (ignored when `family_id` is given; optional).
+    pub family: Option<FamilyDraft>,
+    pub relatives: Vec<RelativeDraft>,
+}
+
+/// The result of a registration.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Registered {
+    pub person_id: Uuid,
+    pub family_id: Option<Uuid>,
+    pub relative_ids: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct FamilyRegistration {
+    pub family: FamilyDraft,
+    /// Existing persons to add as members, with their role in the family.
+    pub members: Vec<FamilyMemberDraft>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct FamilyMemberDraft {
+    pub person_id: String,
+    pub role: String,
+}
+
+/// A search as typed: one box that recognises a national identifier or a date, plus
+/// separate fields.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct PersonSearch {
+    pub q: String,
+    pub name: String,
+    pub national_id: String,
+    pub birth_date: String,
+    pub include_relatives: bool,
+    pub page: i64,
+}
+
+pub const PAGE_SIZE: i64 = 25;
+
+/// The home page's content: the user's own work.
+#[derive(Debug, Clone)]
+pub struct Home {
+    pub my_cases: Vec<CaseRow>,
+    pub subjects: HashMap<Uuid, String>,
+    pub counts: Vec<(String, i64)>,
+    pub persons_in_scope: Option<i64>,
+}
+
+const MAX_RELATIVES: usize = 20;
+
+impl App {
+    pub fn new(store: Store, profile: Profile, config: AppConfig) -> App {
+        App {
+            store,
+            profile: Arc::new(profile),
+            config,
+            scope_cache: Arc::new(RwLock::new(HashMap::new())),
+        }
+    }
+
+    /// Check the stored profile name matches; record it on first start.
+    pub async fn bind_profile(&self) -> AppResult<()> {
+        let name = &self.profile.meta.name;
+        match self.store.meta("profile").await? {
+            Some(stored) if &stored != name => Err(AppError::Config(format!(
+                "this database belongs to profile {stored}, not {name}"
+            ))),
+            Some(_) => Ok(()),
+            None => {
+                let mut tx = self.store.begin("system", None).await?;
+                tx.set_meta("profile", name).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    }
+
+    // ---- policy helpers ----
+
+    /// Territory codes within a scope node (None: the whole tree, no filter needed).
+    pub fn scope_territories(&self, scope: &str) -> Option<Arc<Vec<String>>> {
+        if self
+            .profile
+            .root_territory()
+            .is_some_and(|r| r.code == scope)
+        {
+            return None;
+        }
+        if let Ok(cache) = self.scope_cache.read()
+            && let Some(v) = cache.get(scope)
+        {
+            return Some(v.clone());
+        }
+        let codes: Vec<String> = self
+            .profile
+            .territories
+            .iter()
+            .filter(|t| self.profile.territory_within(&t.code, scope))
+            .map(|t| t.code.clone())
+            .collect();
+        let v = Arc::new(codes);
+        if let Ok(mut cache) = self.scope_cache.write() {
+            cache.insert(scope.to_string(), v.clone());
+        }
+        Some(v)
+    }
+
+    fn scope_filter(&self, ctx: &Ctx) -> Option<Vec<String>> {
+        if ctx.actor.roles.contains(&Role::CentralViewer) {
+            return None;
+        }
+        self.scope_territories(&ctx.user.scope_territory)
+            .map(|v| v.as_ref().clone())
+    }
+
+    fn within_scope(&self, ctx: &Ctx, territory: Option<&str>) -> bool {
+        match territory {
+            Some(t) => self.profile.territory_within(t, &ctx.user.scope_territory),
+            // A record with no territory is visible only to whole-tree scopes.
+            None => self.scope_territories(&ctx.user.scope_territory).is_none(),
+        }
+    }
+
+    fn check(&self, ctx: &Ctx, action: Action, territory: Option<Option<&str>>) -> AppResult<()> {
+        let target = match territory {
+            Some(t) => Target::in_scope(self.within_scope(ctx, t)),
+            None => Target::default(),
+        };
+        match decide(&ctx.actor, action, &target, ctx.now) {
+            Decision::Allow => Ok(()),
+            // A record outside the scope answers exactly like a missing one.
+            Decision::Deny(DenyReason::OutOfScope) => Err(AppError::NotFound),
+            Decision::Deny(r) => Err(AppError::Forbidden(r)),
+        }
+    }
+
+    fn ctx_for(&self, user: UserRow, request_id: Option<String>) -> Ctx {
+        let actor = actor_of(&user);
+        Ctx {
+            user,
+            actor,
+            request_id,
+            now: now_utc(),
+        }
+    }
+
+    /// A context for a trusted internal caller (CLI, demo) acting as `user`.
+    pub fn system_ctx(&self, user: UserRow) -> Ctx {
+        self.ctx_for(user, None)
+    }
+
+    // ---- persons ----
+
+    pub async fn search_persons(&self, ctx: &Ctx, s: &PersonSearch) -> AppResult<Vec<PersonRow>> {
+        self.check(ctx, Action::Search, None)?;
+        let mut q = PersonQuery {
+            role: if s.include_relatives {
+                None
+            } else {
+                Some(PersonRole::Subject)
+            },
+            territories: self.scope_filter(ctx),
+            limit: PAGE_SIZE + 1,
+            offset: s.page.clamp(0, 10_000) * PAGE_SIZE,
+            ..Default::default()
+        };
+        let mut problems = Problems::default();
+        // The single box: digits → identifier; a date → birth date; otherwise name words.
+        let mut name_words: Vec<String> = Vec::new();
+        for token in s.q.split_whitespace().take(8) {
+            let digits: String = token.chars().filter(|c| c.is_ascii_digit()).collect();
+            if let Some(d) = records::parse_date(token) {
+                q.birth_date = Some(d);
+            } else if digits.len() >= 6
+                && digits.len() == token.chars().filter(|c| !"- ".contains(*c)).count()
+            {
+                q.national_id = Some(digits);
+            } else {
+                name_words.push(token.to_string());
+            }
+        }
+        if !s.name.trim().is_empty() {
+            name_words.push(s.name.clone());
+        }
+        if !name_words.is_empty() {
+            let n = records::normalize_for_search(&name_words.join(" "));
+            if n.chars().count() > 200 {
+                problems.push("name", "too_long");
+            }
+            q.name = Some(n);
+        }
+        if !s.national_id.trim().is_empty() {
+            let digits: String = s
+                .national_id
+                .chars()
+                .filter(|c| c.is_ascii_digit())
+                .collect();
+            if digits.is_empty() {
+                problems.push("national_id", "id_not_digits");
+            }
+            q.national_id = Some(digits);
+        }
+        if !s.birth_date.trim().is_empty() {
+            match records::parse_date(&s.birth_date) {
+                Some(d) => q.birth_date = Some(d),
+                None => problems.push("birth_date", "bad_date"),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(AppError::Invalid(problems));
+        }
+        if q.name.is_none() && q.national_id.is_none() && q.birth_date.is_none() {
+            // An empty search lists the most recent subjects in scope.
+        }
+        Ok(self.store.search_persons(&q).await?)
+    }
+
+    pub async fn person_card(&self, ctx: &Ctx, id: Uuid) -> AppResult<PersonCard> {
+        let person = self.store.person(id).await?.ok_or(AppError::NotFound)?;
+        self.check(
+            ctx,
+            Action::ReadRecord,
+            Some(person.data.residence_territory.as_deref()),
+        )?;
+        let relatives = self.store.relatives(id).await?;
+        let relative_of = self.store.relative_of(id).await?;
+        let families = self.store.families_of(id).await?;
+        let cases = self.store.cases_of_subject(id).await?;
+        let history = self.store.changes_for("person", id).await?;
+        Ok(PersonCard {
+            person,
+            relatives,
+            relative_of,
+            families,
+            cases,
+            history,
+        })
+    }
+
+    fn subject_form(&self) -> Option<&kamkor_domain::profile::FormDef> {
+        self.profile.forms.iter().find(|f| f.applies_to == "person")
+    }
+
+    fn family_form(&self) -> Option<&kamkor_domain::profile::FormDef> {
+        self.profile.forms.iter().find(|f| f.applies_to == "family")
+    }
+
+    fn case_form(&self) -> Option<&kamkor_domain::profile::FormDef> {
+        self.profile.forms.iter().find(|f| f.applies_to == "case")
+    }
+
+    /// Register a child (or, in reentry-yugra, a released person) with a family and relatives,
+    /// all or nothing: any problem anywhere stores nothing.
+    pub async fn register_child(&self, ctx: &Ctx, r: &ChildRegistration) -> AppResult<Registered> {
+        let today = ctx.today();
+        let mut problems = Problems::default();
+        let child = match records::validate_person(
+            &self.profile,
+            self.subject_form(),
+            PersonRole::Subject,
+            &r.child,
+            today,
+        ) {
+            Ok(c) => Some(c),
+            Err(p) => {
+                problems.nest("child", p);
+                None
+            }
+        };
+        self.check(ctx, Action::CreateRecord, None)?;
+        if let Some(c) = &child {
+            // Territories are public reference data: saying "outside your territory" next to
+            // the field leaks nothing and tells the worker what to fix.
+            if !self.within_scope(ctx, c.residence_territory.as_deref()) {
+                problems.push("child.residence_territory", "out_of_scope");
+            }
+            if let Some(nid) = &c.national_id
+                && !self.store.persons_by_national_id(nid).await?.is_empty()
+            {
+                problems.push("child.national_id", "national_id_taken");
+            }
+        }
+        // Family: an existing one, or a new one.
+        let mut existing_family = None;
+        let mut new_family = None;
+        if !r.family_id.trim().is_empty() {
+            match Uuid::parse_str(r.family_id.trim()) {
+                Ok(fid) => match self.store.family(fid).await? {
+                    Some(f) if self.within_scope(ctx, f.data.territory.as_deref()) => {
+                        existing_family = Some(f)
+                    }
+                    _ => problems.push("family_id", "not_found"),
+                },
+                Err(_) => problems.push("family_id", "not_found"),
+            }
+        } else if let Some(fd) = &r.family {
+            let mut fd = fd.clone();
+            if fd.territory.trim().is_empty() {
+                fd.territory = r.child.residence_territory.clone();
+            }
+            if fd.address.trim().is_empty() {
+                fd.address = r.child.address.clone();
+            }
+            if fd.name.trim().is_empty() && !r.child.surname.trim().is_empty() {
+                fd.name = format!("Семья {}", r.child.surname.trim());
+            }
+            match records::validate_family(&self.profile, self.family_form(), &fd, today) {
+                Ok(f) => new_family = Some(f),
+                Err(p) => problems.nest("family", p),
+            }
+        }
+        if r.relatives.len() > MAX_RELATIVES {
+            problems.push("relatives", "too_many");
+        }
+        let mut relatives: Vec<(Option<Uuid>, Option<PersonData>, RelationData)> = Vec::new();
+        for (i, rd) in r.relatives.iter().enumerate().take(MAX_RELATIVES) {
+            let prefix = format!("relatives[{i}]");
+            let rel = match records::validate_relation(&self.profile, rd, today) {
+                Ok(x) => Some(x),
+                Err(p) => {
+                    problems.nest(&prefix, p);
+                    None
+                }
+            };
+            let (existing, person) = if !rd.existing_id.trim().is_empty() {
+                match Uuid::parse_str(rd.existing_id.trim()).ok() {
+                    Some(id) => match self.store.person(id).await? {
+                        Some(p)
+                            if self.within_scope(ctx, p.data.residence_territory.as_deref()) =>
+                        {
+                            (Some(p.id), None)
+                        }
+                        _ => {
+                            problems.push(format!("{prefix}.existing_id"), "not_found");
+                            (None, None)
+                        }
+                    },
+                    None => {
+                        problems.push(format!("{prefix}.existing_id"), "not_found");
+                        (None, None)
+                    }
+                }
+            } else {
+                let mut pd = rd.person.clone();
+                // A relative lives with the child unless told otherwise: scope follows.
+                if pd.residence_territory.trim().is_empty() {
+                    pd.residence_territory = r.child.residence_territory.clone();
+                }
+                match records::validate_person(
+                    &self.profile,
+                    None,
+                    PersonRole::Relative,
+                    &pd,
+                    today,
+                ) {
+                    Ok(p) => {
+                        if let Some(nid) = &p.national_id {
+                            let same = self.store.persons_by_national_id(nid).await?;
+                            if !same.is_empty() {
+                                problems.push(format!("{prefix}.national_id"), "national_id_taken");
+                            }
+                        }
+                        (None, Some(p))
+                    }
+                    Err(p) => {
+                        problems.nest(&format!("{prefix}.person"), p);
+                        (None, None)
+                    }
+                }
+            };
+            if let Some(rel) = rel {
+                relatives.push((existing, person, rel));
+            }
+        }
+        // Two entries with the same identifier in one submission.
+        let mut seen = HashMap::new();
+        if let Some(nid) = child.as_ref().and_then(|c| c.national_id.clone()) {
+            seen.insert(nid, "child".to_string());
+        }
+        for (i, (_, p, _)) in relatives.iter().enumerate() {
+            if let Some(nid) = p.as_ref().and_then(|p| p.national_id.clone())
+                && seen.insert(nid, format!("relatives[{i}]")).is_some()
+            {
+                problems.push(
+                    format!("relatives[{i}].person.national_id"),
+                    "national_id_repeated",
+                );
+            }
+        }
+        let Some(child) = child else {
+            return Err(AppError::Invalid(problems));
+        };
+        if !problems.is_empty() {
+            return Err(AppError::Invalid(problems));
+        }
+
+        let child_id = Uuid::now_v7();
+        let mut tx = self
+            .store
+            .begin(&ctx.user.id, ctx.request_id.as_deref())
+            .await?;
+        tx.insert_persons(&[(child_id, child)]).await?;
+        let mut relative_ids = Vec::new();
+        let mut new_persons = Vec::new();
+        let mut rels = Vec::new();
+        for (existing, person, rel) in relatives {
+            let rid = match (existing, person) {
+                (Some(id), _) => id,
+                (None, Some(p)) => {
+                    let id = Uuid::now_v7();
+                    new_persons.push((id, p));
+                    id
+                }
+                (None, None) => continue,
+            };
+            relative_ids.push(rid);
+            rels.push((Uuid::now_v7(), child_id, rid, rel));
+        }
+        tx.insert_persons(&new_persons).await?;
+        tx.insert_relations(&rels).await?;
+        let family_id = match (existing_family, new_family) {
+            (Some(f), _) => Some(f.id),
+            (None, Some(fd)) => {
+                let id = Uuid::now_v7();
+                tx.insert_families(&[(id, fd)]).await?;
+                Some(id)
+            }
+            _ => None,
+        };
+        if let Some(fid) = family_id {
+            let mut members = vec![(Uuid::now_v7(), fid, child_id, "child".to_string())];
+            for (_, _, rid, rel) in &rels {
+                members.push((Uuid::now_v7(), fid, *rid, rel.relation_kind.clone()));
+            }
+            // A relative already in the family is not added twice.
+            let existing: Vec<Uuid> = self
+                .store
+                .family_members(fid)
+                .await?
+                .iter()
+                .map(|(_, p)| p.id)
+                .collect();
+            members.retain(|(_, _, pid, _)| !existing.contains(pid));
+            tx.insert_family_members(&members).await?;
+        }
+        tx.commit().await?;
+        Ok(Registered {
+            person_id: child_id,
+            family_id,
+            relative_ids,
+        })
+    }
+
+    /// Correct a person's data. `base_version` is the version the user saw; if someone else
+    /// changed the record meanwhile, nothing is written and the conflict lists their changes.
+    pub async fn update_person(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        base_version: i64,
+        d: &PersonDraft,
+    ) -> AppResult<i64> {
+        let current = self.store.person(id).await?.ok_or(AppError::NotFound)?;
+        self.check(
+            ctx,
+            Action::UpdateRecord,
+            Some(current.data.residence_territory.as_deref()),
+        )?;
+        let form = if current.data.role == PersonRole::Subject {
+            self.subject_form()
+        } else {
+            None
+        };
+        let data =
+            records::validate_person(&self.profile, form, current.data.role, d, ctx.today())?;
+        if !self.within_scope(ctx, data.residence_territory.as_deref()) {
+            let mut p = Problems::default();
+            p.push("residence_territory", "out_of_scope");
+            return Err(AppError::Invalid(p));
+        }
+        if let Some(nid) = &data.national_id
+            && self
+                .store
+                .persons_by_national_id(nid)
+                .await?
+                .iter()
+                .any(|p| p.id != id)
+        {
+            let mut p = Problems::default();
+            p.push("national_id", "national_id_taken");
+            return Err(AppError::Invalid(p));
+        }
+        if current.version != base_version {
+            return Err(self
+                .conflict("person", id, base_version, current.version)
+                .await);
+        }
+        let mut tx = self
+            .store
+            .begin(&ctx.user.id, ctx.request_id.as_deref())
+            .await?;
+        match tx
+            .update_person(id, base_version, &current.data, &data)
+            .await
+        {
+            Ok(v) => {
+                tx.commit().await?;
+                Ok(v)
+            }
+            Err(StoreError::Conflict { current }) => {
+                drop(tx);
+                Err(self.conflict("person", id, base_version, current).await)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn conflict(&self, entity: &str, id: Uuid, base: i64, current: i64) -> AppError {
+        let changes = match self.store.changes_for(entity, id).await {
+            Ok(rows) => rows
+                .into_iter()
+                .filter(|c| c.version > base && c.before.is_some())
+                .map(|c| ConflictChange {
+                    version: c.version,
+                    at: c.at,
+                    actor: c.actor,
+                    fields: records::diff(
+                        c.before.as_ref().unwrap_or(&serde_json::Value::Null),
+                        c.after.as_ref().unwrap_or(&serde_json::Value::Null),
+                    ),
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        AppError::Conflict { current, changes }
+    }
+
+    // ---- families ----
+
+    pub async fn register_family(&self, ctx: &Ctx, r: &FamilyRegistration) -> AppResult<Uuid> {
+        let data = match records::validate_family(
+            &self.profile,
+            self.family_form(),
+            &r.family,
+            ctx.today(),
+        ) {
+            Ok(d) => d,
+            Err(p) => {
+                self.check(ctx, Action::CreateRecord, None)?;
+                return Err(AppError::Invalid(p));
+            }
+        };
+        self.check(ctx, Action::CreateRecord, None)?;
+        let mut problems = Problems::default();
+        if !self.within_scope(ctx, data.territory.as_deref()) {
+            problems.push("territory", "out_of_scope");
+        }
+        let mut members = Vec::new();
+        let id = Uuid::now_v7();
+        if r.members.len() > MAX_RELATIVES {
+            problems.push("members", "too_many");
+        }
+        for (i, m) in r.members.iter().enumerate().take(MAX_RELATIVES) {
+            let Some(pid) = Uuid::parse_str(m.person_id.trim()).ok() else {
+                problems.push(format!("members[{i}].person_id"), "not_found");
+                continue;
+            };
+            match self.store.person(pid).await? {
+                Some(p) if self.within_scope(ctx, p.data.residence_territory.as_deref()) => {}
+                _ => {
+                    problems.push(format!("members[{i}].person_id"), "not_found");
+                    continue;
+                }
+            }
+            let role = if m.role.trim().is_empty() {
+                "member".to_string()
+            } else {
+                m.role.trim().to_string()
+            };
+            if role != "child"
+                && role != "member"
+                && self
+                    .profile
+                    .classifier("relation_kind")
+                    .and_then(|c| c.find(&role))
+                    .is_none()
+            {
+                problems.push(format!("members[{i}].role"), "unknown_code");
+                continue;
+            }
+            if members.iter().any(|(_, _, p, _)| *p == pid) {
+                continue;
+            }
+            members.push((Uuid::now_v7(), id, pid, role));
+        }
+        if !problems.is_empty() {
+            return Err(AppError::Invalid(problems));
+        }
+        let mut tx = self
+            .store
+            .begin(&ctx.user.id, ctx.request_id.as_deref())
+            .await?;
+        tx.insert_families(&[(id, data)]).await?;
+        tx.insert_family_members(&members).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn family_card(&self, ctx: &Ctx, id: Uuid) -> AppResult<FamilyCard> {
+        let family = self.store.family(id).await?.ok_or(AppError::NotFound)?;
+        self.check(
+            ctx,
+            Action::ReadRecord,
+            Some(family.data.territory.as_deref()),
+        )?;
+        let members = self.store.family_members(id).await?;
+        let cases = self.store.cases_of_subject(id).await?;
+        let history = self.store.changes_for("family", id).await?;
+        Ok(FamilyCard {
+            family,
+            members,
+            cases,
+            history,
+        })
+    }
+
+    pub async fn search_families(&self, ctx: &Ctx, name: &str) -> AppResult<Vec<FamilyRow>> {
+        self.check(ctx, Action::Search, None)?;
+        let scope = self.scope_filter(ctx);
+        let n = name.trim().to_lowercase();
+        Ok(self
+            .store
+            .search_families(Some(&n), scope.as_deref(), 50)
+            .await?)
+    }
+
+    // ---- cases ----
+
+    /// Open a case on a child, a family or a person (seed 000 §18: date and place of
+    /// identification; responsible organisation and worker).
+    pub async fn open_case(&self, ctx: &Ctx, d: &CaseDraft) -> AppResult<CaseRow> {
+        let data = match records::validate_case(&self.profile, self.case_form(), d, ctx.today()) {
+            Ok(x) => x,
+            Err(p) => {
+                self.check(ctx, Action::OpenCase, None)?;
+                return Err(AppError::Invalid(p));
+            }
+        };
+        self.check(ctx, Action::OpenCase, None)?;
+        if !self.within_scope(ctx, Some(&data.identification_territory)) {
+            let mut p = Problems::default();
+            p.push("identification_territory", "out_of_scope");
+            return Err(AppError::Invalid(p));
+        }
+        // The subject must exist and be visible to the user.
+        let subject_territory = match data.subject_kind {
+            SubjectKind::Family => self
+                .store
+                .family(data.subject_id)
+                .await?
+                .map(|f| f.data.territory),
+            SubjectKind::Child | SubjectKind::Person => self
+                .store
+                .person(data.subject_id)
+                .await?
+                .map(|p| p.data.residence_territory),
+        };
+        match subject_territory {
+            Some(t) if self.within_scope(ctx, t.as_deref()) => {}
+            _ => {
+                let mut p = Problems::default();
+                p.push("subject_id", "not_found");
+                return Err(AppError::Invalid(p));
+            }
+        }
+        let year = ctx.today().year();
+        let mut tx = self
+            .store
+            .begin(&ctx.user.id, ctx.request_id.as_deref())
+            .await?;
+        let seq = tx.next_counter(&format!("case_number_{year}")).await?;
+        let number = records::case_number(&self.profile.meta.case_number_prefix, year, seq);
+        let id = Uuid::now_v7();
+        let new = NewCase {
+            id,
+            number,
+            status: CaseStatus::Identified,
+            data,
+            responsible_user: Some(ctx.user.id.clone()),
+        };
+        tx.insert_cases(std::slice::from_ref(&new)).await?;
+        tx.commit().await?;
+        self.store.case(id).await?.ok_or(AppError::NotFound)
+    }
+
+    pub async fn case_card(&self, ctx: &Ctx, id: Uuid) -> AppResult<CaseCard> {
+        let case = self.store.case(id).await?.ok_or(AppError::NotFound)?;
+        self.check(
+            ctx,
+            Action::ReadRecord,
+            Some(Some(&case.data.identification_territory)),
+        )?;
+        let (subject_person, subject_family) = match case.data.subject_kind {
+            SubjectKind::Family => (None, self.store.family(case.data.subject_id).await?),
+            _ => (self.store.person(case.data.subject_id).await?, None),
+        };
+        let responsible_user = match &case.responsible_user {
+            Some(u) => self.store.user(u).await?,
+            None => None,
+        };
+        let history = self.store.changes_for("case", id).await?;
+        Ok(CaseCard {
+            case,
+            subject_person,
+            subject_family,
+            responsible_user,
+            history,
+        })
+    }
+
+    pub async fn list_cases(
+        &self,
+        ctx: &Ctx,
+        status: Option<CaseStatus>,
+        mine: bool,
+        page: i64,
+    ) -> AppResult<Vec<CaseRow>> {
+        self.check(ctx, Action::Search, None)?;
+        let q = CaseQuery {
+            responsible_user: mine.then(|| ctx.user.id.clone()),
+            status,
+            open_only: false,
+            territories: self.scope_filter(ctx),
+            limit: PAGE_SIZE + 1,
+            offset: page.clamp(0, 10_000) * PAGE_SIZE,
+        };
+        Ok(self.store.list_cases(&q).await?)
+    }
+
+    /// Names of case subjects, for lists.
+    pub async fn subject_names(&self, cases: &[CaseRow]) -> AppResult<HashMap<Uuid, String>> {
+        let mut out = HashMap::new();
+        for c in cases {
+            if out.contains_key(&c.data.subject_id) {
+                continue;
+            }
+            let name = match c.data.subject_kind {
+                SubjectKind::Family => self
+                    .store
+                    .family(c.data.subject_id)
+                    .await?
+                    .map(|f| f.data.name),
+                _ => self
+                    .store
+                    .person(c.data.subject_id)
+                    .await?
+                    .map(|p| p.data.full_name()),
+            };
+            if let Some(n) = name {
+                out.insert(c.data.subject_id, n);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn home(&self, ctx: &Ctx) -> AppResult<Home> {
+        let scope = self.scope_filter(ctx);
+        let reads = matches!(
+            decide(&ctx.actor, Action::Search, &Target::default(), ctx.now),
+            Decision::Allow
+        );
+        if !reads {
+            return Ok(Home {
+                my_cases: Vec::new(),
+                subjects: HashMap::new(),
+                counts: Vec::new(),
+                persons_in_scope: None,
+            });
+        }
+        let my_cases = self
+            .store
+            .list_cases(&CaseQuery {
+                responsible_user: Some(ctx.user.id.clone()),
+                open_only: true,
+                limit: 20,
+                ..Default::default()
+            })
+            .await?;
+        let subjects = self.subject_names(&my_cases).await?;
+        let counts = self.store.case_counts(scope.as_deref()).await?;
+        Ok(Home {
+            my_cases,
+            subjects,
+            counts,
+            persons_in_scope: None,
+        })
+    }
+
+    // ---- sessions ----
+
+    /// Resolve a session token to a context; ends idle or expired sessions.
+    pub async fn session_ctx(
+        &self,
+        token: &str,
+        request_id: Option<String>,
+    ) -> AppResult<(Ctx, SessionRow)> {
+        let hash = auth::token_hash(token);
+        let s = self
+            .store
+            .session(&hash)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        let now = now_utc();
+        if s.ended_at.is_some() {
+            return Err(AppError::Unauthenticated);
+        }
+        let last = parse_ts(&s.last_seen_at).ok_or(AppError::Unauthenticated)?;
+        let expires = parse_ts(&s.expires_at).ok_or(AppError::Unauthenticated)?;
+        if now > expires || now - last > self.config.session_idle {
+            self.store.end_session(&hash, &ts(now)).await?;
+            return Err(AppError::Unauthenticated);
+        }
+        let user = self
+            .store
+            .user(&s.user_id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        let ctx = self.ctx_for(user, request_id);
+        // An account that has expired or was suspended loses its sessions at once.
+        if let Decision::Deny(_) = decide(&ctx.actor, Action::Search, &Target::default(), now)
+            && !ctx.actor.active
+        {
+            self.store.end_session(&hash, &ts(now)).await?;
+            return Err(AppError::Unauthenticated);
+        }
+        if account_lapsed(&ctx.actor, now.date()) {
+            self.store.end_session(&hash, &ts(now)).await?;
+            return Err(AppError::Unauthenticated);
+        }
+        // Refresh the idle timer at most once a minute to spare the database.
+        if now - last > Duration::minutes(1) {
+            self.store.touch_session(&hash, &ts(now)).await?;
+        }
+        Ok((ctx, s))
+    }
+}
+
+fn account_lapsed(a: &Actor, today: Date) -> bool {
+    !a.active || today < a.valid_from || a.valid_until.is_some_and(|u| today > u)
+}
+
+/// The policy's view of a user.
+pub fn actor_of(u: &UserRow) -> Actor {
+    Actor {
+        user_id: u.id.clone(),
+        roles: kamkor_domain::policy::parse_roles(&u.role),
+        org_kind: u.org_kind.clone(),
+        valid_from: records::parse_date(&u.valid_from).unwrap_or(Date::MAX),
+        valid_until: u.valid_until.as_deref().and_then(records::parse_date),
+        active: u.active,
+    }
+}
+
+/// Sex from a form value, for callers that need it outside validation.
+pub fn sex_of(s: &str) -> Option<Sex> {
+    Sex::parse(s)
+}
+
+/// The family data type re-exported for callers.
+pub type Family = FamilyData;
+/// The case data type re-exported for callers.
+pub type Case = CaseData;

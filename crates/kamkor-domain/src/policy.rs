@@ -1,0 +1,338 @@
+//! The one access policy (DESIGN "Access"): every use case asks [`decide`] before it reads or
+//! writes, so the whole permission model can be read, and tested, as one table.
+//!
+//! A decision is a pure function of (actor, action, target, time). Territorial scope: the
+//! actor's scope is a node of the territory tree and covers its subtree (seed 000 §25); the
+//! caller resolves "is the record's territory within the scope" with the profile's tree and
+//! passes the answer in [`Target::within_scope`].
+
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+/// Roles (seed 000 §§24–25, seed 004 §§7, 11; the issue "Accounts and access").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Administrator,
+    Operator,
+    Supervisor,
+    Specialist,
+    AgencySpecialist,
+    /// Seed 000 §25.1: the whole country, read-only.
+    CentralViewer,
+    /// Seed 000 §25.2: own territory, read-only.
+    TerritorialViewer,
+    Auditor,
+}
+
+/// Parse a comma-separated role list as stored (`administrator,supervisor`).
+pub fn parse_roles(s: &str) -> Vec<Role> {
+    s.split(',').filter_map(|r| Role::parse(r.trim())).collect()
+}
+
+pub fn format_roles(roles: &[Role]) -> String {
+    roles.iter().map(|r| r.code()).collect::<Vec<_>>().join(",")
+}
+
+impl Role {
+    pub const ALL: [Role; 8] = [
+        Role::Administrator,
+        Role::Operator,
+        Role::Supervisor,
+        Role::Specialist,
+        Role::AgencySpecialist,
+        Role::CentralViewer,
+        Role::TerritorialViewer,
+        Role::Auditor,
+    ];
+    pub fn code(self) -> &'static str {
+        match self {
+            Role::Administrator => "administrator",
+            Role::Operator => "operator",
+            Role::Supervisor => "supervisor",
+            Role::Specialist => "specialist",
+            Role::AgencySpecialist => "agency_specialist",
+            Role::CentralViewer => "central_viewer",
+            Role::TerritorialViewer => "territorial_viewer",
+            Role::Auditor => "auditor",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.code() == s)
+    }
+}
+
+/// Who is acting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub user_id: String,
+    /// A user holds one or more roles (DESIGN "Access"); an action is allowed when any allows it.
+    pub roles: Vec<Role>,
+    /// The organisation kind of the actor's organisation (section ownership, seed 004 §11).
+    pub org_kind: String,
+    pub valid_from: Date,
+    pub valid_until: Option<Date>,
+    pub active: bool,
+}
+
+/// What the actor wants to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// See a person, family or case (personal data).
+    ReadRecord,
+    /// Search or list records (returns personal data).
+    Search,
+    CreateRecord,
+    UpdateRecord,
+    /// Edit one form section, owned by some organisation kinds.
+    EditSection,
+    OpenCase,
+    ManageUsers,
+    ManageClassifiers,
+    ReadLedger,
+}
+
+/// What the action is about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    /// Whether the record's territory lies within the actor's scope (None: no territory).
+    pub within_scope: Option<bool>,
+    /// For [`Action::EditSection`]: the organisation kinds owning the section.
+    pub section_owners: Vec<String>,
+}
+
+impl Target {
+    pub fn in_scope(within: bool) -> Target {
+        Target {
+            within_scope: Some(within),
+            section_owners: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Deny(DenyReason),
+}
+
+/// Why an action was refused. `OutOfScope` is answered to the user exactly like a missing
+/// record, so a denial leaks nothing about records outside the scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyReason {
+    AccountInactive,
+    AccountNotYetValid,
+    AccountExpired,
+    RoleForbids,
+    OutOfScope,
+    SectionNotOwned,
+}
+
+impl DenyReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            DenyReason::AccountInactive => "account_inactive",
+            DenyReason::AccountNotYetValid => "account_not_yet_valid",
+            DenyReason::AccountExpired => "account_expired",
+            DenyReason::RoleForbids => "forbidden",
+            DenyReason::OutOfScope => "not_found",
+            DenyReason::SectionNotOwned => "section_not_owned",
+        }
+    }
+}
+
+fn reads_records(role: Role) -> bool {
+    matches!(
+        role,
+        Role::Supervisor
+            | Role::Specialist
+            | Role::AgencySpecialist
+            | Role::CentralViewer
+            | Role::TerritorialViewer
+            | Role::Administrator
+    )
+}
+
+fn writes_records(role: Role) -> bool {
+    matches!(role, Role::Supervisor | Role::Specialist)
+}
+
+/// The one policy function.
+pub fn decide(actor: &Actor, action: Action, target: &Target, now: OffsetDateTime) -> Decision {
+    use Decision::{Allow, Deny};
+    // Accounts are valid for a fixed period and expire by themselves (seed 000 §24).
+    if !actor.active {
+        return Deny(DenyReason::AccountInactive);
+    }
+    let today = now.date();
+    if today < actor.valid_from {
+        return Deny(DenyReason::AccountNotYetValid);
+    }
+    if actor.valid_until.is_some_and(|u| today > u) {
+        return Deny(DenyReason::AccountExpired);
+    }
+    let mut last = DenyReason::RoleForbids;
+    for &role in &actor.roles {
+        match decide_role(actor, role, action, target) {
+            Allow => return Allow,
+            Deny(r) => {
+                if r != DenyReason::RoleForbids {
+                    last = r;
+                }
+            }
+        }
+    }
+    Deny(last)
+}
+
+fn decide_role(actor: &Actor, role: Role, action: Action, target: &Target) -> Decision {
+    use Decision::{Allow, Deny};
+    let role_ok = match action {
+        Action::ReadRecord | Action::Search => reads_records(role),
+        Action::CreateRecord | Action::UpdateRecord | Action::OpenCase => writes_records(role),
+        Action::EditSection => writes_records(role) || role == Role::AgencySpecialist,
+        Action::ManageUsers => role == Role::Administrator,
+        Action::ManageClassifiers => matches!(role, Role::Administrator | Role::Operator),
+        Action::ReadLedger => matches!(role, Role::Auditor | Role::Administrator),
+    };
+    if !role_ok {
+        return Deny(DenyReason::RoleForbids);
+    }
+    // Central viewers see the whole country (seed 000 §25.1); everyone else only their subtree.
+    let reading = matches!(action, Action::ReadRecord | Action::Search);
+    if !(role == Role::CentralViewer && reading) && target.within_scope == Some(false) {
+        return Deny(DenyReason::OutOfScope);
+    }
+    if action == Action::EditSection
+        && role == Role::AgencySpecialist
+        && !target.section_owners.iter().any(|o| o == &actor.org_kind)
+    {
+        return Deny(DenyReason::SectionNotOwned);
+    }
+    Allow
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::{date, datetime};
+
+    fn actor(role: Role) -> Actor {
+        Actor {
+            user_id: "u".into(),
+            roles: vec![role],
+            org_kind: "opsd".into(),
+            valid_from: date!(2026 - 01 - 01),
+            valid_until: Some(date!(2026 - 12 - 31)),
+            active: true,
+        }
+    }
+
+    const NOW: OffsetDateTime = datetime!(2026-11-25 10:00 UTC);
+
+    #[test]
+    fn access_matrix_roles_by_action() {
+        use Action::*;
+        use Role::*;
+        // (role, action, expected allow) for an in-scope target.
+        let table = [
+            (Specialist, ReadRecord, true),
+            (Specialist, CreateRecord, true),
+            (Specialist, OpenCase, true),
+            (Specialist, ManageUsers, false),
+            (Supervisor, UpdateRecord, true),
+            (CentralViewer, ReadRecord, true),
+            (CentralViewer, CreateRecord, false),
+            (TerritorialViewer, Search, true),
+            (TerritorialViewer, UpdateRecord, false),
+            (Auditor, ReadRecord, false),
+            (Auditor, ReadLedger, true),
+            (Administrator, ManageUsers, true),
+            (Administrator, CreateRecord, false),
+            (Operator, ManageClassifiers, true),
+            (Operator, ReadRecord, false),
+            (AgencySpecialist, ReadRecord, true),
+            (AgencySpecialist, CreateRecord, false),
+        ];
+        for (role, action, allow) in table {
+            let d = decide(&actor(role), action, &Target::in_scope(true), NOW);
+            assert_eq!(
+                d == Decision::Allow,
+                allow,
+                "{role:?} {action:?} gave {d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn access_matrix_several_roles_any_allows() {
+        let mut a = actor(Role::Administrator);
+        a.roles.push(Role::Supervisor);
+        assert_eq!(
+            decide(&a, Action::CreateRecord, &Target::in_scope(true), NOW),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(&a, Action::ManageUsers, &Target::default(), NOW),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(&a, Action::CreateRecord, &Target::in_scope(false), NOW),
+            Decision::Deny(DenyReason::OutOfScope)
+        );
+    }
+
+    #[test]
+    fn access_matrix_scope() {
+        let out = Target::in_scope(false);
+        assert_eq!(
+            decide(&actor(Role::Specialist), Action::ReadRecord, &out, NOW),
+            Decision::Deny(DenyReason::OutOfScope)
+        );
+        assert_eq!(
+            decide(&actor(Role::CentralViewer), Action::ReadRecord, &out, NOW),
+            Decision::Allow
+        );
+    }
+
+    #[test]
+    fn access_matrix_expired_and_inactive_accounts() {
+        let mut a = actor(Role::Specialist);
+        a.valid_until = Some(date!(2026 - 11 - 24));
+        assert_eq!(
+            decide(&a, Action::ReadRecord, &Target::in_scope(true), NOW),
+            Decision::Deny(DenyReason::AccountExpired)
+        );
+        let mut a = actor(Role::Specialist);
+        a.valid_from = date!(2026 - 11 - 26);
+        assert_eq!(
+            decide(&a, Action::ReadRecord, &Target::in_scope(true), NOW),
+            Decision::Deny(DenyReason::AccountNotYetValid)
+        );
+        let mut a = actor(Role::Specialist);
+        a.active = false;
+        assert_eq!(
+            decide(&a, Action::ReadRecord, &Target::in_scope(true), NOW),
+            Decision::Deny(DenyReason::AccountInactive)
+        );
+    }
+
+    #[test]
+    fn access_matrix_agency_sections() {
+        let mut a = actor(Role::AgencySpecialist);
+        a.org_kind = "police".into();
+        let t = Target {
+            within_scope: Some(true),
+            section_owners: vec!["prison_service".into()],
+        };
+        assert_eq!(
+            decide(&a, Action::EditSection, &t, NOW),
+            Decision::Deny(DenyReason::SectionNotOwned)
+        );
+        let t = Target {
+            within_scope: Some(true),
+            section_owners: vec!["police".into()],
+        };
+        assert_eq!(decide(&a, Action::EditSection, &t, NOW), Decision::Allow);
+    }
+}

@@ -1,0 +1,65 @@
+//! Forward-only migrations, one set per engine (`migrations/sqlite`, `migrations/postgres`),
+//! applied in order at start and by `kamkor migrate`. Each runs in its own transaction.
+
+use sqlx::{AnyPool, Row};
+
+use crate::{Engine, Result, ts};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+}];
+
+/// The schema version this build expects.
+pub const SCHEMA_VERSION: i64 = 1;
+
+async fn ensure_table(pool: &AnyPool) -> Result<()> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn current(pool: &AnyPool) -> Result<i64> {
+    ensure_table(pool).await?;
+    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        .fetch_one(pool)
+        .await?;
+    Ok(row.try_get::<i64, _>(0)?)
+}
+
+pub(crate) async fn run(pool: &AnyPool, engine: Engine) -> Result<i64> {
+    let mut version = current(pool).await?;
+    let start = version;
+    for m in MIGRATIONS.iter().filter(|m| m.version > start) {
+        let sql = match engine {
+            Engine::Sqlite => m.sqlite,
+            Engine::Postgres => m.postgres,
+        };
+        let mut tx = pool.begin().await?;
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(ts(crate::now_utc()))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version = m.version, name = m.name, "migration applied");
+        version = m.version;
+    }
+    Ok(version)
+}

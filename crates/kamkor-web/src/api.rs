@@ -1,0 +1,415 @@
+//! The JSON API under `/api/v1`: the same use cases as the pages. Errors are
+//! `{"error": {"code", "message", "field"}}` (plus `details` with every problem of a
+//! validation failure) with the matching status code.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use kamkor_app::{AppError, ChildRegistration, FamilyRegistration, LoginError, PersonSearch};
+use kamkor_domain::records::{CaseDraft, CaseStatus, PersonDraft};
+use kamkor_store::{CaseRow, ChangeRow, FamilyRow, PersonRow};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::i18n::{Lang, error_message};
+use crate::{ApiAuth, AppState, session_cookie};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/me", get(me))
+        .route("/profile", get(profile))
+        .route("/persons", get(search_persons).post(register_person))
+        .route("/persons/{id}", get(person).put(update_person))
+        .route("/families", get(search_families).post(register_family))
+        .route("/families/{id}", get(family))
+        .route("/cases", get(list_cases).post(open_case))
+        .route("/cases/{id}", get(case))
+        .fallback(not_found)
+}
+
+async fn not_found() -> Response {
+    error_json(StatusCode::NOT_FOUND, "not_found", Lang::Ru, None)
+}
+
+pub fn error_json(status: StatusCode, code: &str, lang: Lang, field: Option<&str>) -> Response {
+    (
+        status,
+        Json(
+            json!({"error": {"code": code, "message": error_message(lang, code), "field": field}}),
+        ),
+    )
+        .into_response()
+}
+
+/// Map an application error to its status and JSON body. Internal errors are logged with the
+/// request's context but answered with a generic message: no personal data leaves in errors.
+pub fn error_response(lang: Lang, e: &AppError) -> Response {
+    match e {
+        AppError::Invalid(p) => {
+            let first = p.0.first();
+            let details: Vec<Value> = p
+                .0
+                .iter()
+                .map(|f| json!({"field": f.field, "code": f.code, "message": error_message(lang, &f.code)}))
+                .collect();
+            let code = first.map(|f| f.code.as_str()).unwrap_or("invalid");
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({"error": {
+                    "code": code,
+                    "message": error_message(lang, code),
+                    "field": first.map(|f| f.field.clone()),
+                    "details": details,
+                }})),
+            )
+                .into_response()
+        }
+        AppError::NotFound => error_json(StatusCode::NOT_FOUND, "not_found", lang, None),
+        AppError::Forbidden(r) => error_json(StatusCode::FORBIDDEN, r.code(), lang, None),
+        AppError::Unauthenticated => {
+            error_json(StatusCode::UNAUTHORIZED, "unauthenticated", lang, None)
+        }
+        AppError::Conflict { current, changes } => (
+            StatusCode::CONFLICT,
+            Json(json!({"error": {
+                "code": "conflict",
+                "message": error_message(lang, "conflict"),
+                "field": null,
+                "current_version": current,
+                "changes": changes,
+            }})),
+        )
+            .into_response(),
+        AppError::Duplicate(_) => error_json(StatusCode::CONFLICT, "duplicate", lang, None),
+        AppError::Store(_) | AppError::Config(_) => {
+            tracing::error!(error = %e, "request failed");
+            error_json(StatusCode::INTERNAL_SERVER_ERROR, "internal", lang, None)
+        }
+    }
+}
+
+type ApiResult = Result<Response, Response>;
+
+fn err(e: AppError) -> Response {
+    error_response(Lang::Ru, &e)
+}
+
+/// JSON body, with a JSON error (not axum's plain text) when it does not parse.
+pub struct JsonBody<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for JsonBody<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(JsonBody(v)),
+            Err(rej) => {
+                let status = rej.status();
+                let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "too_long"
+                } else {
+                    "bad_request"
+                };
+                Err((
+                    if status == StatusCode::PAYLOAD_TOO_LARGE { status } else { StatusCode::BAD_REQUEST },
+                    Json(json!({"error": {"code": code, "message": error_message(Lang::Ru, code), "field": null, "detail": rej.body_text()}})),
+                )
+                    .into_response())
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    login: String,
+    password: String,
+}
+
+async fn login(State(s): State<AppState>, JsonBody(b): JsonBody<LoginBody>) -> ApiResult {
+    match s.app.login(&b.login, &b.password).await {
+        Ok(l) => Ok((
+            [(
+                header::SET_COOKIE,
+                session_cookie(&l.token, s.config.secure_cookies),
+            )],
+            Json(json!({
+                "token": l.token,
+                "csrf_token": l.csrf,
+                "user": user_json(&l.user),
+            })),
+        )
+            .into_response()),
+        Err(LoginError::BadCredentials) => Err(error_json(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            Lang::Ru,
+            None,
+        )),
+        Err(LoginError::Inactive) => Err(error_json(
+            StatusCode::FORBIDDEN,
+            "account_inactive",
+            Lang::Ru,
+            None,
+        )),
+        Err(LoginError::App(e)) => Err(err(e)),
+    }
+}
+
+async fn logout(State(s): State<AppState>, auth: ApiAuth) -> ApiResult {
+    s.app.logout(&auth.ctx, &auth.token).await.map_err(err)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn user_json(u: &kamkor_store::UserRow) -> Value {
+    json!({
+        "id": u.id, "login": u.login, "full_name": u.full_name,
+        "roles": u.role.split(',').collect::<Vec<_>>(), "organisation": u.organisation,
+        "scope_territory": u.scope_territory, "valid_from": u.valid_from, "valid_until": u.valid_until,
+        "must_change_password": u.must_change_password,
+    })
+}
+
+async fn me(auth: ApiAuth) -> ApiResult {
+    Ok(Json(user_json(&auth.ctx.user)).into_response())
+}
+
+/// The profile's reference data, so that clients can offer the same choices as the UI.
+async fn profile(State(s): State<AppState>, _auth: ApiAuth) -> ApiResult {
+    let p = &s.app.profile;
+    Ok(Json(json!({
+        "profile": p.meta,
+        "territories": p.territories,
+        "org_kinds": p.org_kinds,
+        "agencies": p.agencies,
+        "classifiers": p.classifiers,
+        "forms": p.forms,
+    }))
+    .into_response())
+}
+
+pub fn person_json(p: &PersonRow) -> Value {
+    let mut v = serde_json::to_value(&p.data).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("id".into(), json!(p.id));
+        m.insert("version".into(), json!(p.version));
+        m.insert("full_name".into(), json!(p.data.full_name()));
+        m.insert("created_at".into(), json!(p.created_at));
+        m.insert("updated_at".into(), json!(p.updated_at));
+    }
+    v
+}
+
+fn family_json(f: &FamilyRow) -> Value {
+    let mut v = serde_json::to_value(&f.data).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("id".into(), json!(f.id));
+        m.insert("version".into(), json!(f.version));
+        m.insert("created_at".into(), json!(f.created_at));
+    }
+    v
+}
+
+pub fn case_json(c: &CaseRow) -> Value {
+    let mut v = serde_json::to_value(&c.data).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("id".into(), json!(c.id));
+        m.insert("version".into(), json!(c.version));
+        m.insert("number".into(), json!(c.number));
+        m.insert("status".into(), json!(c.status.code()));
+        m.insert("responsible_user".into(), json!(c.responsible_user));
+        m.insert("created_at".into(), json!(c.created_at));
+    }
+    v
+}
+
+fn history_json(h: &[ChangeRow]) -> Value {
+    Value::Array(
+        h.iter()
+            .map(|c| {
+                json!({
+                    "seq": c.seq, "at": c.at, "actor": c.actor, "action": c.action, "version": c.version,
+                    "changes": match (&c.before, &c.after) {
+                        (Some(b), Some(a)) => serde_json::to_value(kamkor_domain::records::diff(b, a)).unwrap_or(Value::Null),
+                        _ => Value::Null,
+                    },
+                })
+            })
+            .collect(),
+    )
+}
+
+async fn search_persons(
+    State(s): State<AppState>,
+    auth: ApiAuth,
+    Query(q): Query<PersonSearch>,
+) -> ApiResult {
+    let rows = s.app.search_persons(&auth.ctx, &q).await.map_err(err)?;
+    let more = rows.len() as i64 > kamkor_app::PAGE_SIZE;
+    let items: Vec<Value> = rows
+        .iter()
+        .take(kamkor_app::PAGE_SIZE as usize)
+        .map(person_json)
+        .collect();
+    Ok(Json(json!({"items": items, "page": q.page.max(0), "more": more})).into_response())
+}
+
+async fn register_person(
+    State(s): State<AppState>,
+    auth: ApiAuth,
+    JsonBody(r): JsonBody<ChildRegistration>,
+) -> ApiResult {
+    let reg = s.app.register_child(&auth.ctx, &r).await.map_err(err)?;
+    Ok((StatusCode::CREATED, Json(json!(reg))).into_response())
+}
+
+async fn person(State(s): State<AppState>, auth: ApiAuth, Path(id): Path<String>) -> ApiResult {
+    let id = Uuid::parse_str(&id).map_err(|_| err(AppError::NotFound))?;
+    let card = s.app.person_card(&auth.ctx, id).await.map_err(err)?;
+    Ok(Json(json!({
+        "person": person_json(&card.person),
+        "relatives": card.relatives.iter().map(|(r, p)| json!({
+            "relation_id": r.id, "relation_kind": r.data.relation_kind, "relative_status": r.data.relative_status,
+            "note": r.data.note, "person": person_json(p),
+        })).collect::<Vec<_>>(),
+        "relative_of": card.relative_of.iter().map(|(r, p)| json!({
+            "relation_kind": r.data.relation_kind, "relative_status": r.data.relative_status, "person": person_json(p),
+        })).collect::<Vec<_>>(),
+        "families": card.families.iter().map(family_json).collect::<Vec<_>>(),
+        "cases": card.cases.iter().map(case_json).collect::<Vec<_>>(),
+        "history": history_json(&card.history),
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct UpdatePerson {
+    version: i64,
+    person: PersonDraft,
+}
+
+async fn update_person(
+    State(s): State<AppState>,
+    auth: ApiAuth,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<UpdatePerson>,
+) -> ApiResult {
+    let id = Uuid::parse_str(&id).map_err(|_| err(AppError::NotFound))?;
+    let v = s
+        .app
+        .update_person(&auth.ctx, id, b.version, &b.person)
+        .await
+        .map_err(err)?;
+    Ok(Json(json!({"id": id, "version": v})).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct FamilySearch {
+    name: String,
+}
+
+async fn search_families(
+    State(s): State<AppState>,
+    auth: ApiAuth,
+    Query(q): Query<FamilySearch>,
+) -> ApiResult {
+    let rows = s
+        .app
+        .search_families(&auth.ctx, &q.name)
+        .await
+        .map_err(err)?;
+    Ok(Json(json!({"items": rows.iter().map(family_json).collect::<Vec<_>>()})).into_response())
+}
+
+async fn register_family(
+    State(s): State<AppState>,
+    auth: ApiAuth,
+    JsonBody(r): JsonBody<FamilyRegistration>,
+) -> ApiResult {
+    let id = s.app.register_family(&auth.ctx, &r).await.map_err(err)?;
+    Ok((StatusCode::CREATED, Json(json!({"family_id": id}))).into_response())
+}
+
+async fn family(State(s): State<AppState>, auth: ApiAuth, Path(id): Path<String>) -> ApiResult {
+    let id = Uuid::parse_str(&id).map_err(|_| err(AppError::NotFound))?;
+    let card = s.app.family_card(&auth.ctx, id).await.map_err(err)?;
+    Ok(Json(json!({
+        "family": family_json(&card.family),
+        "members": card.members.iter().map(|(role, p)| json!({"role": role, "person": person_json(p)})).collect::<Vec<_>>(),
+        "cases": card.cases.iter().map(case_json).collect::<Vec<_>>(),
+        "history": history_json(&card.history),
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CaseList {
+    status: String,
+    mine: bool,
+    page: i64,
+}
+
+async fn list_cases(
+    State(s): State<AppState>,
+    auth: ApiAuth,
+    Query(q): Query<CaseList>,
+) -> ApiResult {
+    let status = if q.status.is_empty() {
+        None
+    } else {
+        Some(CaseStatus::parse(&q.status).ok_or_else(|| {
+            error_json(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_code",
+                Lang::Ru,
+                Some("status"),
+            )
+        })?)
+    };
+    let rows = s
+        .app
+        .list_cases(&auth.ctx, status, q.mine, q.page)
+        .await
+        .map_err(err)?;
+    let more = rows.len() as i64 > kamkor_app::PAGE_SIZE;
+    let items: Vec<Value> = rows
+        .iter()
+        .take(kamkor_app::PAGE_SIZE as usize)
+        .map(case_json)
+        .collect();
+    Ok(Json(json!({"items": items, "page": q.page.max(0), "more": more})).into_response())
+}
+
+async fn open_case(
+    State(s): State<AppState>,
+    auth: ApiAuth,
+    JsonBody(d): JsonBody<CaseDraft>,
+) -> ApiResult {
+    let c = s.app.open_case(&auth.ctx, &d).await.map_err(err)?;
+    Ok((StatusCode::CREATED, Json(case_json(&c))).into_response())
+}
+
+async fn case(State(s): State<AppState>, auth: ApiAuth, Path(id): Path<String>) -> ApiResult {
+    let id = Uuid::parse_str(&id).map_err(|_| err(AppError::NotFound))?;
+    let card = s.app.case_card(&auth.ctx, id).await.map_err(err)?;
+    Ok(Json(json!({
+        "case": case_json(&card.case),
+        "subject_person": card.subject_person.as_ref().map(person_json),
+        "subject_family": card.subject_family.as_ref().map(family_json),
+        "history": history_json(&card.history),
+    }))
+    .into_response())
+}

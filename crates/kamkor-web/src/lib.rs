@@ -1,0 +1,242 @@
+//! HTTP: server-rendered HTML pages and the JSON API under `/api/v1`. Handlers are thin:
+//! parse, call one use case of `kamkor-app`, render.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header::{self, HeaderName, HeaderValue};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use kamkor_app::{App, AppError, Ctx};
+use kamkor_store::SessionRow;
+
+pub mod api;
+mod html;
+pub mod i18n;
+mod pages;
+
+use i18n::Lang;
+
+/// Largest request body we accept (forms and JSON): far above any real form, far below harm.
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+pub const SESSION_COOKIE: &str = "kamkor_session";
+
+#[derive(Debug, Clone, Default)]
+pub struct WebConfig {
+    /// Mark cookies `Secure` (set when served over HTTPS).
+    pub secure_cookies: bool,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub app: App,
+    pub config: Arc<WebConfig>,
+}
+
+/// The whole HTTP surface.
+pub fn router(app: App, config: WebConfig) -> Router {
+    let state = AppState {
+        app,
+        config: Arc::new(config),
+    };
+    Router::new()
+        .route("/health", get(health))
+        .route("/static/app.css", get(css))
+        .merge(pages::routes())
+        .nest("/api/v1", api::routes())
+        .with_state(state)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(middleware::from_fn(security_headers))
+}
+
+async fn health(State(s): State<AppState>) -> Response {
+    match s.app.store.schema_version().await {
+        Ok(v) => axum::Json(serde_json::json!({
+            "status": "ok",
+            "engine": s.app.store.engine().name(),
+            "schema_version": v,
+            "profile": s.app.profile.meta.name,
+        }))
+        .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "unavailable", "engine": s.app.store.engine().name()})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/app.css"),
+    )
+        .into_response()
+}
+
+/// Security headers on every answer: no inline script, no framing, no referrer, no sniffing.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &'static str| {
+        h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    );
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "referrer-policy", "no-referrer");
+    set(h, "x-frame-options", "DENY");
+    if !h.contains_key(header::CACHE_CONTROL) {
+        // Pages hold personal data: never keep them in shared or browser caches.
+        set(h, "cache-control", "no-store");
+    }
+    res
+}
+
+fn cookie_token(parts: &Parts) -> Option<String> {
+    let cookies = parts.headers.get_all(header::COOKIE);
+    for v in cookies {
+        let Ok(s) = v.to_str() else { continue };
+        for c in s.split(';') {
+            if let Some((k, val)) = c.trim().split_once('=')
+                && k == SESSION_COOKIE
+                && !val.is_empty()
+                && val.len() <= 128
+            {
+                return Some(val.to_string());
+            }
+        }
+    }
+    None
+}
+
+fn bearer_token(parts: &Parts) -> Option<String> {
+    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let t = v.strip_prefix("Bearer ")?.trim();
+    (!t.is_empty() && t.len() <= 128).then(|| t.to_string())
+}
+
+fn request_id(parts: &Parts) -> String {
+    parts
+        .headers
+        .get("x-road-id")
+        .or_else(|| parts.headers.get("x-request-id"))
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+pub fn session_cookie(token: &str, secure: bool) -> String {
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+pub fn clear_cookie(secure: bool) -> String {
+    format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// A logged-in user of the HTML pages. Without a valid session, the page answers with a
+/// redirect to the login form.
+pub struct PageAuth {
+    pub ctx: Ctx,
+    pub session: SessionRow,
+    pub token: String,
+}
+
+impl FromRequestParts<AppState> for PageAuth {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(token) = cookie_token(parts) else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        match state.app.session_ctx(&token, Some(request_id(parts))).await {
+            Ok((ctx, session)) => {
+                // After a one-time password, nothing but the password page until it is changed.
+                let path = parts.uri.path();
+                if ctx.user.must_change_password && path != "/password" && path != "/logout" {
+                    return Err(Redirect::to("/password").into_response());
+                }
+                Ok(PageAuth {
+                    ctx,
+                    session,
+                    token,
+                })
+            }
+            Err(AppError::Unauthenticated) => Err((
+                [(
+                    header::SET_COOKIE,
+                    clear_cookie(state.config.secure_cookies),
+                )],
+                Redirect::to("/login?ended=1"),
+            )
+                .into_response()),
+            Err(e) => Err(pages::error_page(Lang::Ru, &e)),
+        }
+    }
+}
+
+/// A caller of the JSON API: a bearer token, or the session cookie with the CSRF header on
+/// state-changing requests. Without one, 401 with the JSON error.
+pub struct ApiAuth {
+    pub ctx: Ctx,
+    pub token: String,
+}
+
+impl FromRequestParts<AppState> for ApiAuth {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let (token, via_cookie) = match (bearer_token(parts), cookie_token(parts)) {
+            (Some(t), _) => (t, false),
+            (None, Some(t)) => (t, true),
+            (None, None) => return Err(api::error_response(Lang::Ru, &AppError::Unauthenticated)),
+        };
+        let (ctx, session) = state
+            .app
+            .session_ctx(&token, Some(request_id(parts)))
+            .await
+            .map_err(|e| api::error_response(Lang::Ru, &e))?;
+        if via_cookie && !matches!(parts.method, Method::GET | Method::HEAD) {
+            let header = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok());
+            if header != Some(session.csrf_token.as_str()) {
+                return Err(api::error_json(
+                    StatusCode::FORBIDDEN,
+                    "csrf",
+                    Lang::Ru,
+                    None,
+                ));
+            }
+        }
+        Ok(ApiAuth { ctx, token })
+    }
+}

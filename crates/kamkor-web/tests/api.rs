@@ -1,0 +1,475 @@
+//! The JSON API through the real router and a real database, on every engine configured.
+
+mod common;
+
+use axum::http::StatusCode;
+use kamkor_domain::policy::Role;
+use kamkor_store::Table;
+use serde_json::{Value, json};
+
+const ISSYK_KUL_AK_SUU: &str = "41702205000000";
+const CHUI_ALAMUDUN: &str = "41708203000000";
+
+fn child_json(pin: &str, sex: &str, birth: &str) -> Value {
+    json!({
+        "child": {
+            "surname": "Токтогулов", "given_name": "Бекзат", "patronymic": "Нурланович",
+            "sex": sex, "birth_date": birth, "national_id": pin, "citizenship": "KG",
+            "residence_territory": ISSYK_KUL_AK_SUU, "address": "с. Теплоключенка, ул. Ленина, 5",
+            "legal_status": "LS02", "social_payments": ["SP05"],
+        },
+        "family": {"name": "", "address": ""},
+        "relatives": [
+            {"relation_kind": "mother", "relative_status": "labour_migrant",
+             "person": {"surname": "Токтогулова", "given_name": "Айгерим", "sex": "female",
+                        "birth_date": "1988-04-12", "national_id": "11204198800123"}},
+        ],
+    })
+}
+
+#[tokio::test]
+async fn health_answers_without_login() {
+    for e in common::envs("tzhs-kg").await {
+        let r = e.get("/health", None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", e.engine);
+        let j = r.json();
+        assert_eq!(j["engine"], e.engine);
+        assert_eq!(j["schema_version"], kamkor_store::SCHEMA_VERSION);
+    }
+}
+
+#[tokio::test]
+async fn api_without_login_is_401_with_json_error() {
+    for e in common::envs("tzhs-kg").await {
+        for path in [
+            "/api/v1/persons",
+            "/api/v1/me",
+            "/api/v1/cases",
+            "/api/v1/persons/00000000-0000-0000-0000-000000000000",
+        ] {
+            let r = e.get(path, None).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{} {path}", e.engine);
+            assert_eq!(r.json()["error"]["code"], "unauthenticated");
+            assert!(r.json()["error"]["message"].is_string());
+        }
+        let r = e
+            .json(
+                "POST",
+                "/api/v1/persons",
+                None,
+                child_json("", "male", "2015-03-09"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        let r = e.get("/api/v1/persons", Some("not-a-real-token")).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn wrong_login_is_refused_the_same_way_for_unknown_users() {
+    for e in common::envs("tzhs-kg").await {
+        e.user("spec", &[Role::Specialist], None).await;
+        let a = e
+            .json(
+                "POST",
+                "/api/v1/login",
+                None,
+                json!({"login": "spec", "password": "wrong password!"}),
+            )
+            .await;
+        let b = e
+            .json(
+                "POST",
+                "/api/v1/login",
+                None,
+                json!({"login": "nobody", "password": "wrong password!"}),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            a.body, b.body,
+            "{}: unknown and known logins must look alike",
+            e.engine
+        );
+    }
+}
+
+/// seed 000 §18: a PIN whose sex digit or birth date disagrees with the record is refused,
+/// with the field named, and nothing is stored.
+#[tokio::test]
+async fn register_child_with_mismatched_pin_stores_nothing() {
+    for e in common::envs("tzhs-kg").await {
+        e.user("spec", &[Role::Specialist], None).await;
+        let t = e.api_login("spec").await;
+        let before = e.app.store.count(Table::Persons).await.unwrap();
+        // Sex digit 1 (female) for a boy.
+        let r = e
+            .json(
+                "POST",
+                "/api/v1/persons",
+                Some(&t),
+                child_json("10903201500011", "male", "2015-03-09"),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}: {}",
+            e.engine,
+            r.body
+        );
+        assert_eq!(r.json()["error"]["code"], "id_sex_mismatch");
+        assert_eq!(r.json()["error"]["field"], "child.national_id");
+        // Birth date 09.03.2015 in the PIN, 10.03.2015 on the record.
+        let r = e
+            .json(
+                "POST",
+                "/api/v1/persons",
+                Some(&t),
+                child_json("20903201500011", "male", "2015-03-10"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json()["error"]["code"], "id_birth_date_mismatch");
+        // A bad relative PIN also refuses the whole registration.
+        let mut body = child_json("20903201500011", "male", "2015-03-09");
+        body["relatives"][0]["person"]["national_id"] = json!("21204198800123");
+        let r = e.json("POST", "/api/v1/persons", Some(&t), body).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            r.json()["error"]["field"],
+            "relatives[0].person.national_id"
+        );
+        assert_eq!(
+            e.app.store.count(Table::Persons).await.unwrap(),
+            before,
+            "{}: nothing stored",
+            e.engine
+        );
+        assert_eq!(e.app.store.count(Table::Families).await.unwrap(), 0);
+    }
+}
+
+#[tokio::test]
+async fn register_find_open_case_and_read_back() {
+    for e in common::envs("tzhs-kg").await {
+        e.user("spec", &[Role::Specialist], None).await;
+        let t = e.api_login("spec").await;
+        let r = e
+            .json(
+                "POST",
+                "/api/v1/persons",
+                Some(&t),
+                child_json("20903201500011", "male", "2015-03-09"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}: {}", e.engine, r.body);
+        let reg = r.json();
+        let id = reg["person_id"].as_str().unwrap().to_string();
+        assert!(
+            reg["family_id"].is_string(),
+            "a family is created with the child"
+        );
+        assert_eq!(reg["relative_ids"].as_array().unwrap().len(), 1);
+
+        // Found by part of the surname, by PIN, by birth date (both ways of writing it).
+        for q in [
+            "?q=токтогул",
+            "?q=%D0%A2%D0%9E%D0%9A%D0%A2%D0%9E%D0%93",
+            "?q=20903201500011",
+            "?q=09.03.2015",
+            "?birth_date=2015-03-09",
+            "?national_id=20903201500011",
+            "?name=бекзат%20токтогулов",
+        ] {
+            let r = e.get(&format!("/api/v1/persons{q}"), Some(&t)).await;
+            assert_eq!(r.status, StatusCode::OK, "{} {q}", e.engine);
+            let items = r.json()["items"].as_array().unwrap().clone();
+            assert!(
+                items.iter().any(|p| p["id"] == id.as_str()),
+                "{}: {q} should find the child",
+                e.engine
+            );
+        }
+        // The relative is not a subject: not in default search, but with include_relatives.
+        let r = e.get("/api/v1/persons?q=айгерим", Some(&t)).await;
+        assert!(r.json()["items"].as_array().unwrap().is_empty());
+        let r = e
+            .get("/api/v1/persons?q=айгерим&include_relatives=true", Some(&t))
+            .await;
+        assert_eq!(r.json()["items"].as_array().unwrap().len(), 1);
+
+        // The card shows relatives with their status, the family and the history.
+        let card = e
+            .get(&format!("/api/v1/persons/{id}"), Some(&t))
+            .await
+            .json();
+        assert_eq!(card["person"]["national_id"], "20903201500011");
+        assert_eq!(card["relatives"][0]["relative_status"], "labour_migrant");
+        assert_eq!(card["families"].as_array().unwrap().len(), 1);
+        assert_eq!(card["history"][0]["action"], "create");
+
+        // Registering the same PIN again is refused.
+        let r = e
+            .json(
+                "POST",
+                "/api/v1/persons",
+                Some(&t),
+                child_json("20903201500011", "male", "2015-03-09"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json()["error"]["code"], "national_id_taken");
+
+        // Open a case on the child.
+        let case = json!({
+            "subject_kind": "child", "subject_id": id, "identified_on": "2026-11-20",
+            "identification_territory": ISSYK_KUL_AK_SUU, "identification_place": "school",
+            "identification_place_text": "школа № 3", "source": "school", "categories": ["CAT04"],
+            "responsible_org": "opsd-41702205000000",
+        });
+        let r = e
+            .json("POST", "/api/v1/cases", Some(&t), case.clone())
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}: {}", e.engine, r.body);
+        let c = r.json();
+        assert_eq!(c["status"], "identified");
+        let number = c["number"].as_str().unwrap().to_string();
+        assert!(number.starts_with("ТЖС-"), "{number}");
+        let r2 = e.json("POST", "/api/v1/cases", Some(&t), case).await.json();
+        assert_ne!(r2["number"], number.as_str(), "case numbers are unique");
+        let got = e
+            .get(
+                &format!("/api/v1/cases/{}", c["id"].as_str().unwrap()),
+                Some(&t),
+            )
+            .await;
+        assert_eq!(got.json()["case"]["number"], number.as_str());
+        assert_eq!(got.json()["subject_person"]["id"], id.as_str());
+        let mine = e.get("/api/v1/cases?mine=true", Some(&t)).await.json();
+        assert_eq!(mine["items"].as_array().unwrap().len(), 2);
+
+        // A case with bad input names the field.
+        let r = e.json("POST", "/api/v1/cases", Some(&t), json!({"subject_kind": "child", "subject_id": id, "identified_on": "2099-01-01", "identification_territory": ISSYK_KUL_AK_SUU, "responsible_org": "opsd-41702205000000"})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json()["error"]["field"], "identified_on");
+    }
+}
+
+/// No silent last-write-wins: a stale update is refused with what changed meanwhile.
+#[tokio::test]
+async fn stale_update_is_a_conflict_showing_what_changed() {
+    for e in common::envs("tzhs-kg").await {
+        e.user("spec", &[Role::Specialist], None).await;
+        let t = e.api_login("spec").await;
+        let id = e
+            .json(
+                "POST",
+                "/api/v1/persons",
+                Some(&t),
+                child_json("20903201500011", "male", "2015-03-09"),
+            )
+            .await
+            .json()["person_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let card = e
+            .get(&format!("/api/v1/persons/{id}"), Some(&t))
+            .await
+            .json();
+        let mut draft = card["person"].clone();
+        draft["address"] = json!("с. Тюп, ул. Манаса, 1");
+        let r = e
+            .json(
+                "PUT",
+                &format!("/api/v1/persons/{id}"),
+                Some(&t),
+                json!({"version": 1, "person": draft}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}: {}", e.engine, r.body);
+        assert_eq!(r.json()["version"], 2);
+        let mut other = card["person"].clone();
+        other["given_name"] = json!("Бекзатбек");
+        let r = e
+            .json(
+                "PUT",
+                &format!("/api/v1/persons/{id}"),
+                Some(&t),
+                json!({"version": 1, "person": other}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}: {}", e.engine, r.body);
+        let j = r.json();
+        assert_eq!(j["error"]["code"], "conflict");
+        assert_eq!(j["error"]["current_version"], 2);
+        assert_eq!(j["error"]["changes"][0]["fields"][0]["field"], "address");
+        let now = e
+            .get(&format!("/api/v1/persons/{id}"), Some(&t))
+            .await
+            .json();
+        assert_eq!(
+            now["person"]["given_name"], "Бекзат",
+            "the stale write changed nothing"
+        );
+        // History keeps both versions: nothing is overwritten without a trace.
+        assert_eq!(now["history"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            now["history"][1]["changes"][0]["before"],
+            "с. Теплоключенка, ул. Ленина, 5"
+        );
+    }
+}
+
+#[tokio::test]
+async fn scope_and_role_denials() {
+    for e in common::envs("tzhs-kg").await {
+        e.user("issyk", &[Role::Specialist], Some("41702000000000"))
+            .await; // Issyk-Kul oblast
+        e.user("chui", &[Role::Specialist], Some("41708000000000"))
+            .await; // Chui oblast
+        e.user("viewer", &[Role::CentralViewer], None).await;
+        e.user("auditor", &[Role::Auditor], None).await;
+        let ik = e.api_login("issyk").await;
+        let chui = e.api_login("chui").await;
+        let viewer = e.api_login("viewer").await;
+        let auditor = e.api_login("auditor").await;
+        let id = e
+            .json(
+                "POST",
+                "/api/v1/persons",
+                Some(&ik),
+                child_json("20903201500011", "male", "2015-03-09"),
+            )
+            .await
+            .json()["person_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // Outside the scope answers exactly like a missing record.
+        let out = e.get(&format!("/api/v1/persons/{id}"), Some(&chui)).await;
+        let missing = e
+            .get(
+                "/api/v1/persons/0191f1d0-0000-7000-8000-000000000000",
+                Some(&chui),
+            )
+            .await;
+        assert_eq!(out.status, StatusCode::NOT_FOUND, "{}", e.engine);
+        assert_eq!(out.body, missing.body);
+        assert!(
+            e.get("/api/v1/persons?q=токтогул", Some(&chui))
+                .await
+                .json()["items"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        // Registering into a territory outside the scope is refused.
+        let mut body = child_json("20903201500022", "male", "2015-03-09");
+        body["child"]["residence_territory"] = json!(CHUI_ALAMUDUN);
+        body["relatives"][0]["person"]["national_id"] = json!("11204198800999");
+        let r = e
+            .json("POST", "/api/v1/persons", Some(&ik), body.clone())
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json()["error"]["field"], "child.residence_territory");
+        assert_eq!(r.json()["error"]["code"], "out_of_scope");
+        assert_eq!(
+            e.json("POST", "/api/v1/persons", Some(&chui), body)
+                .await
+                .status,
+            StatusCode::CREATED
+        );
+        // The central viewer reads everything and edits nothing (seed 000 §25.1).
+        assert_eq!(
+            e.get(&format!("/api/v1/persons/{id}"), Some(&viewer))
+                .await
+                .status,
+            StatusCode::OK
+        );
+        let r = e
+            .json(
+                "POST",
+                "/api/v1/persons",
+                Some(&viewer),
+                child_json("20903201500033", "male", "2015-03-09"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert_eq!(r.json()["error"]["code"], "forbidden");
+        // An auditor sees no personal data.
+        assert_eq!(
+            e.get("/api/v1/persons", Some(&auditor)).await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            e.get(&format!("/api/v1/persons/{id}"), Some(&auditor))
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_json_gets_a_json_error() {
+    for e in common::envs("tzhs-kg").await {
+        e.user("spec", &[Role::Specialist], None).await;
+        let t = e.api_login("spec").await;
+        let r = e
+            .send(
+                axum::http::Request::post("/api/v1/persons")
+                    .header("content-type", "application/json")
+                    .header("authorization", format!("Bearer {t}"))
+                    .body(axum::body::Body::from("{not json"))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(r.json()["error"]["code"], "bad_request");
+        let big = "x".repeat(kamkor_web::BODY_LIMIT + 10);
+        let r = e
+            .json(
+                "POST",
+                "/api/v1/persons",
+                Some(&t),
+                json!({"child": {"surname": big}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", e.engine);
+    }
+}
+
+#[tokio::test]
+async fn reentry_yugra_registers_a_released_person_with_snils() {
+    for e in common::envs("reentry-yugra").await {
+        e.user("spec", &[Role::Specialist], None).await;
+        let t = e.api_login("spec").await;
+        let body = json!({
+            "child": {
+                "surname": "Иванов", "given_name": "Сергей", "patronymic": "Петрович", "sex": "male",
+                "birth_date": "1985-06-01", "national_id": "112-233-445 95", "citizenship": "RU",
+                "residence_territory": "71876000",
+                "extra": {"release_date": "2026-10-01"},
+            },
+            "relatives": [],
+        });
+        let r = e
+            .json("POST", "/api/v1/persons", Some(&t), body.clone())
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}: {}", e.engine, r.body);
+        let id = r.json()["person_id"].as_str().unwrap().to_string();
+        let p = e
+            .get(&format!("/api/v1/persons/{id}"), Some(&t))
+            .await
+            .json();
+        assert_eq!(p["person"]["national_id"], "11223344595");
+        let mut bad = body;
+        bad["child"]["national_id"] = json!("112-233-445 96");
+        let r = e.json("POST", "/api/v1/persons", Some(&t), bad).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json()["error"]["code"], "id_bad_checksum");
+    }
+}

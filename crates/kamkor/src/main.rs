@@ -1,0 +1,431 @@
+//! `kamkor`: the command line — serve, migrate, demo, admin.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use kamkor_app::{App, AppConfig, NewUser, demo};
+use kamkor_domain::policy::{Role, parse_roles};
+use kamkor_domain::profile::{PROFILE_FILES, Profile};
+use kamkor_store::Store;
+use kamkor_web::WebConfig;
+
+#[derive(Parser)]
+#[command(
+    name = "kamkor",
+    version,
+    about = "Kamkor: case management for people in difficult life situations"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct DbArgs {
+    /// Directory of the embedded SQLite database (one file per profile).
+    #[arg(long, default_value = "./kamkor-data", global = true)]
+    data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://…); overrides --data-dir.
+    #[arg(long, env = "KAMKOR_DATABASE_URL", global = true)]
+    database: Option<String>,
+    /// Profile: tzhs-kg (Kyrgyz Republic, children) or reentry-yugra (Yugra, released persons).
+    #[arg(long, env = "KAMKOR_PROFILE", default_value = "tzhs-kg", global = true)]
+    profile: String,
+    /// Folder holding profile folders; the profiles built into the binary are used when absent.
+    #[arg(long, env = "KAMKOR_PROFILES_DIR", global = true)]
+    profiles_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web server.
+    Serve {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Load demo data (on first start) and print demo credentials.
+        #[arg(long)]
+        demo: bool,
+        /// Number of demo person records (children and relatives) on first start.
+        #[arg(long, default_value_t = 4200)]
+        demo_persons: usize,
+        /// Mark cookies Secure (when served over HTTPS behind a proxy).
+        #[arg(long, env = "KAMKOR_SECURE_COOKIES")]
+        secure_cookies: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Generate demo data (deterministic), create demo accounts, print their passwords.
+    Demo {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Number of person records to generate (subjects and relatives).
+        #[arg(long, default_value_t = 4200)]
+        persons: usize,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+    },
+    /// Administration.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a user and print the one-time password (to be changed at first login).
+    CreateUser {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        login: String,
+        /// Role(s), comma-separated: administrator, operator, supervisor, specialist,
+        /// agency_specialist, central_viewer, territorial_viewer, auditor.
+        #[arg(long)]
+        role: String,
+        /// Territory code of the scope (default: the whole profile).
+        #[arg(long)]
+        scope: Option<String>,
+        /// Last day of validity (YYYY-MM-DD).
+        #[arg(long)]
+        valid_until: Option<String>,
+        /// Full name.
+        #[arg(long, default_value = "")]
+        full_name: String,
+        /// Organisation code from the profile (default: the agency of the scope).
+        #[arg(long, default_value = "")]
+        organisation: String,
+    },
+}
+
+/// Profiles built into the binary, so that it runs from any directory.
+fn builtin_profile(name: &str) -> Option<BTreeMap<String, String>> {
+    let files: [&str; 5] = match name {
+        "tzhs-kg" => [
+            include_str!("../../../profiles/tzhs-kg/profile.toml"),
+            include_str!("../../../profiles/tzhs-kg/territories.toml"),
+            include_str!("../../../profiles/tzhs-kg/organisations.toml"),
+            include_str!("../../../profiles/tzhs-kg/classifiers.toml"),
+            include_str!("../../../profiles/tzhs-kg/forms.toml"),
+        ],
+        "reentry-yugra" => [
+            include_str!("../../../profiles/reentry-yugra/profile.toml"),
+            include_str!("../../../profiles/reentry-yugra/territories.toml"),
+            include_str!("../../../profiles/reentry-yugra/organisations.toml"),
+            include_str!("../../../profiles/reentry-yugra/classifiers.toml"),
+            include_str!("../../../profiles/reentry-yugra/forms.toml"),
+        ],
+        _ => return None,
+    };
+    Some(
+        PROFILE_FILES
+            .iter()
+            .map(|f| f.to_string())
+            .zip(files.iter().map(|t| t.to_string()))
+            .collect(),
+    )
+}
+
+fn load_profile(db: &DbArgs) -> Result<Profile> {
+    if !db
+        .profile
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        bail!(
+            "profile name {:?} may hold only letters, digits, '-' and '_'",
+            db.profile
+        );
+    }
+    let dir = match &db.profiles_dir {
+        Some(d) => Some(d.join(&db.profile)),
+        None => {
+            let local = Path::new("profiles").join(&db.profile);
+            local.is_dir().then_some(local)
+        }
+    };
+    match dir {
+        Some(d) => kamkor_app::load_profile(&d).map_err(|e| anyhow!("profile error: {e}")),
+        None => {
+            let files = builtin_profile(&db.profile).ok_or_else(|| {
+                anyhow!(
+                    "unknown profile {:?}: no folder profiles/{0} and not built in",
+                    db.profile
+                )
+            })?;
+            Profile::from_texts(&format!("profiles/{}", db.profile), &files)
+                .map_err(|e| anyhow!("profile error: {e}"))
+        }
+    }
+}
+
+async fn open_store(db: &DbArgs) -> Result<Store> {
+    let store = match &db.database {
+        Some(url) => Store::open_url(url)
+            .await
+            .context("cannot open the database")?,
+        None => {
+            std::fs::create_dir_all(&db.data_dir).with_context(|| {
+                format!("cannot create the data directory {}", db.data_dir.display())
+            })?;
+            let file = db.data_dir.join(format!("{}.db", db.profile));
+            Store::open_url(&format!("sqlite://{}?mode=rwc", file.display()))
+                .await
+                .with_context(|| format!("cannot open {}", file.display()))?
+        }
+    };
+    let v = store.migrate().await.context("migration failed")?;
+    tracing::info!(
+        engine = store.engine().name(),
+        schema_version = v,
+        "database ready"
+    );
+    Ok(store)
+}
+
+async fn open_app(db: &DbArgs) -> Result<App> {
+    let profile = load_profile(db)?;
+    let store = open_store(db).await?;
+    let app = App::new(store, profile, AppConfig::default());
+    app.bind_profile().await.map_err(|e| anyhow!("{e}"))?;
+    Ok(app)
+}
+
+async fn generate_demo(app: &App, persons: usize, seed: u64) -> Result<()> {
+    let started = Instant::now();
+    let existing = app
+        .store
+        .count(kamkor_store::Table::Persons)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    let mut last_report = Instant::now();
+    let summary = demo::generate(app, persons, seed.wrapping_add(existing as u64), |done| {
+        if last_report.elapsed().as_secs() >= 10 {
+            last_report = Instant::now();
+            eprintln!(
+                "  … {done} persons written ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    })
+    .await
+    .map_err(|e| anyhow!("demo generation failed: {e}"))?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "Demo data: {} persons ({} {}), {} families, {} cases in {:.1} s ({:.0} persons/s).",
+        summary.persons,
+        summary.subjects,
+        if app.profile.meta.subject == "child" {
+            "children"
+        } else {
+            "released persons"
+        },
+        summary.families,
+        summary.cases,
+        secs,
+        summary.persons as f64 / secs.max(0.001)
+    );
+    Ok(())
+}
+
+fn print_accounts(accounts: &[demo::DemoAccount], url: Option<&str>) {
+    println!();
+    if let Some(u) = url {
+        println!("Kamkor is running at {u}");
+    }
+    println!("Demo accounts (passwords are new at every start; write them down):");
+    for a in accounts {
+        println!(
+            "  login: {:<11} password: {}   roles: {}  scope: {}",
+            a.login, a.password, a.roles, a.scope
+        );
+    }
+    println!();
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            db,
+            listen,
+            demo: with_demo,
+            demo_persons,
+            secure_cookies,
+        } => {
+            let app = open_app(&db).await?;
+            let mut accounts = Vec::new();
+            if with_demo {
+                if app
+                    .store
+                    .meta("demo")
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?
+                    .is_none()
+                {
+                    accounts = demo::ensure_accounts(&app)
+                        .await
+                        .map_err(|e| anyhow!("{e}"))?;
+                    println!(
+                        "Generating demo data for profile {} …",
+                        app.profile.meta.name
+                    );
+                    generate_demo(&app, demo_persons, 2026).await?;
+                    let mut tx = app
+                        .store
+                        .begin("system", None)
+                        .await
+                        .map_err(|e| anyhow!("{e}"))?;
+                    tx.set_meta("demo", "generated")
+                        .await
+                        .map_err(|e| anyhow!("{e}"))?;
+                    tx.commit().await.map_err(|e| anyhow!("{e}"))?;
+                } else {
+                    accounts = demo::ensure_accounts(&app)
+                        .await
+                        .map_err(|e| anyhow!("{e}"))?;
+                }
+            }
+            let router = kamkor_web::router(app, WebConfig { secure_cookies });
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            let url = format!("http://{}/", listener.local_addr()?);
+            if with_demo {
+                print_accounts(&accounts, Some(&url));
+            } else {
+                println!("Kamkor is running at {url}");
+            }
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await?;
+            Ok(())
+        }
+        Command::Migrate { db } => {
+            let store = open_store(&db).await?;
+            println!(
+                "schema version {}",
+                store.schema_version().await.map_err(|e| anyhow!("{e}"))?
+            );
+            Ok(())
+        }
+        Command::Demo { db, persons, seed } => {
+            let app = open_app(&db).await?;
+            let accounts = demo::ensure_accounts(&app)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            println!(
+                "Generating {persons} demo persons for profile {} …",
+                app.profile.meta.name
+            );
+            generate_demo(&app, persons, seed).await?;
+            let mut tx = app
+                .store
+                .begin("system", None)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            tx.set_meta("demo", "generated")
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            tx.commit().await.map_err(|e| anyhow!("{e}"))?;
+            print_accounts(&accounts, None);
+            let db_arg = match &db.database {
+                Some(_) => "--database \"$KAMKOR_DATABASE_URL\"".to_string(),
+                None => format!("--data-dir {}", db.data_dir.display()),
+            };
+            println!(
+                "Start the server with: kamkor serve --profile {} {db_arg}",
+                db.profile
+            );
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::CreateUser {
+                    db,
+                    login,
+                    role,
+                    scope,
+                    valid_until,
+                    full_name,
+                    organisation,
+                },
+        } => {
+            let roles: Vec<Role> = parse_roles(&role);
+            if roles.is_empty() || roles.len() != role.split(',').count() {
+                bail!(
+                    "--role: unknown role in {role:?}; expected administrator, operator, supervisor, specialist, agency_specialist, central_viewer, territorial_viewer or auditor"
+                );
+            }
+            let valid_until = match valid_until {
+                Some(s) => Some(kamkor_domain::records::parse_date(&s).ok_or_else(|| {
+                    anyhow!("--valid-until: {s:?} is not a date like 2027-12-31")
+                })?),
+                None => None,
+            };
+            let today = kamkor_store::now_utc().date();
+            if valid_until.is_some_and(|d| d < today) {
+                bail!(
+                    "--valid-until: the date is in the past; an account must be valid from today"
+                );
+            }
+            let app = open_app(&db).await?;
+            let user = NewUser {
+                login: login.clone(),
+                full_name: if full_name.is_empty() {
+                    login.clone()
+                } else {
+                    full_name
+                },
+                roles,
+                organisation,
+                scope_territory: scope,
+                valid_from: today,
+                valid_until,
+                password: None,
+            };
+            match app.create_user("cli", &user).await {
+                Ok((u, password)) => {
+                    println!(
+                        "Created user {} (roles {}, scope {}).",
+                        u.login, u.role, u.scope_territory
+                    );
+                    println!("One-time password (change at first login): {password}");
+                    Ok(())
+                }
+                Err(kamkor_app::AppError::Invalid(p)) => {
+                    let msg: Vec<String> =
+                        p.0.iter()
+                            .map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.code))
+                            .collect();
+                    bail!("cannot create the user: {}", msg.join("; "))
+                }
+                Err(kamkor_app::AppError::Duplicate(_)) => {
+                    bail!("--login: a user named {login} already exists")
+                }
+                Err(e) => Err(anyhow!("{e}")),
+            }
+        }
+    }
+}
