@@ -151,6 +151,8 @@ pub struct PersonCard {
     pub families: Vec<FamilyRow>,
     pub cases: Vec<CaseRow>,
     pub history: Vec<ChangeRow>,
+    /// Names of the people in the history (user id → full name).
+    pub actors: HashMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -159,6 +161,8 @@ pub struct FamilyCard {
     pub members: Vec<(String, PersonRow)>,
     pub cases: Vec<CaseRow>,
     pub history: Vec<ChangeRow>,
+    /// Names of the people in the history (user id → full name).
+    pub actors: HashMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +172,8 @@ pub struct CaseCard {
     pub subject_family: Option<FamilyRow>,
     pub responsible_user: Option<UserRow>,
     pub history: Vec<ChangeRow>,
+    /// Names of the people in the history (user id → full name).
+    pub actors: HashMap<String, String>,
 }
 
 /// Registering a child with a family and relatives in one flow (seed 000 §18).
@@ -226,7 +232,6 @@ pub struct Home {
     pub my_cases: Vec<CaseRow>,
     pub subjects: HashMap<Uuid, String>,
     pub counts: Vec<(String, i64)>,
-    pub persons_in_scope: Option<i64>,
 }
 
 const MAX_RELATIVES: usize = 20;
@@ -410,6 +415,7 @@ impl App {
         let families = self.store.families_of(id).await?;
         let cases = self.store.cases_of_subject(id).await?;
         let history = self.store.changes_for("person", id).await?;
+        let actors = self.actor_names(&history).await?;
         Ok(PersonCard {
             person,
             relatives,
@@ -417,6 +423,7 @@ impl App {
             families,
             cases,
             history,
+            actors,
         })
     }
 
@@ -799,11 +806,13 @@ impl App {
         let members = self.store.family_members(id).await?;
         let cases = self.store.cases_of_subject(id).await?;
         let history = self.store.changes_for("family", id).await?;
+        let actors = self.actor_names(&history).await?;
         Ok(FamilyCard {
             family,
             members,
             cases,
             history,
+            actors,
         })
     }
 
@@ -892,12 +901,14 @@ impl App {
             None => None,
         };
         let history = self.store.changes_for("case", id).await?;
+        let actors = self.actor_names(&history).await?;
         Ok(CaseCard {
             case,
             subject_person,
             subject_family,
             responsible_user,
             history,
+            actors,
         })
     }
 
@@ -918,6 +929,22 @@ impl App {
             offset: page.clamp(0, 10_000) * PAGE_SIZE,
         };
         Ok(self.store.list_cases(&q).await?)
+    }
+
+    /// Full names of the users who made the changes in `rows` (`system` for the installer).
+    pub async fn actor_names(&self, rows: &[ChangeRow]) -> AppResult<HashMap<String, String>> {
+        let mut out = HashMap::new();
+        for r in rows {
+            if out.contains_key(&r.actor) {
+                continue;
+            }
+            let name = match self.store.user(&r.actor).await? {
+                Some(u) => u.full_name,
+                None => r.actor.clone(),
+            };
+            out.insert(r.actor.clone(), name);
+        }
+        Ok(out)
     }
 
     /// Names of case subjects, for lists.
@@ -957,7 +984,6 @@ impl App {
                 my_cases: Vec::new(),
                 subjects: HashMap::new(),
                 counts: Vec::new(),
-                persons_in_scope: None,
             });
         }
         let my_cases = self
@@ -975,7 +1001,6 @@ impl App {
             my_cases,
             subjects,
             counts,
-            persons_in_scope: None,
         })
     }
 

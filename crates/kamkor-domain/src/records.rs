@@ -1155,6 +1155,25 @@ mod tests {
         assert_eq!(d[1].before, json!("Асанов"));
     }
 
+    proptest::proptest! {
+        // Parsers of user input never panic, whatever is typed.
+        #[test]
+        fn typed_input_never_panics(s in "\\PC{0,40}") {
+            let _ = parse_date(&s);
+            let _ = parse_number(&s, true);
+            let _ = parse_number(&s, false);
+            let n = normalize_for_search(&s);
+            proptest::prop_assert_eq!(normalize_for_search(&n), n);
+        }
+
+        #[test]
+        fn iso_dates_round_trip(y in 1900i32..2100, m in 1u8..=12, d in 1u8..=28) {
+            let date = Date::from_calendar_date(y, time::Month::try_from(m).unwrap(), d).unwrap();
+            proptest::prop_assert_eq!(parse_date(&format_date(date)), Some(date));
+            proptest::prop_assert_eq!(parse_date(&format!("{d:02}.{m:02}.{y}")), Some(date));
+        }
+    }
+
     #[test]
     fn case_numbers_are_readable() {
         assert_eq!(case_number("ТЖС", 2026, 42), "ТЖС-2026-000042");

@@ -527,8 +527,11 @@ fn dl_row(label: &str, value: String) -> Markup {
     html! { div { dt { (label) } dd { @if value.is_empty() { span.muted { (t(L, "not_specified")) } } @else { (value) } } } }
 }
 
-fn history(s: &AppState, rows: &[ChangeRow], labels: &dyn Fn(&str) -> String) -> Markup {
-    let _ = s;
+fn history(
+    rows: &[ChangeRow],
+    actors: &std::collections::HashMap<String, String>,
+    labels: &dyn Fn(&str) -> String,
+) -> Markup {
     html! {
         @if rows.is_empty() { p { (t(L, "history_none")) } } @else {
             table.history {
@@ -537,7 +540,7 @@ fn history(s: &AppState, rows: &[ChangeRow], labels: &dyn Fn(&str) -> String) ->
                     @for c in rows.iter().rev() {
                         tr {
                             td { (display_ts(&c.at)) }
-                            td { (c.actor.chars().take(8).collect::<String>()) }
+                            td { (actors.get(&c.actor).map(String::as_str).unwrap_or(if c.actor == "system" { t(L, "system_actor") } else { &c.actor })) }
                             td {
                                 @match (&c.before, &c.after) {
                                     (Some(b), Some(a)) => {
@@ -698,7 +701,7 @@ async fn person_card(
                 }
                 section.card {
                     h2 { (t(L, "person_history")) }
-                    (history(&s, &card.history, &labels))
+                    (history(&card.history, &card.actors, &labels))
                 }
             },
         ),
@@ -1386,7 +1389,7 @@ async fn family_card(
                         ul { @for c in &card.cases { li { a href={ "/cases/" (c.id) } { (c.number) } " — " (status_label(c.status)) } } }
                     }
                 }
-                section.card { h2 { (t(L, "person_history")) } (history(&s, &card.history, &labels)) }
+                section.card { h2 { (t(L, "person_history")) } (history(&card.history, &card.actors, &labels)) }
             },
         ),
     ))
@@ -1694,7 +1697,7 @@ async fn case_card(
                         }
                     }
                 }
-                section.card { h2 { (t(L, "person_history")) } (history(&s, &card.history, &labels)) }
+                section.card { h2 { (t(L, "person_history")) } (history(&card.history, &card.actors, &labels)) }
             },
         ),
     ))
