@@ -645,10 +645,7 @@ pub async fn generate(
             families.push((
                 family_id,
                 FamilyData {
-                    name: format!(
-                        "Семья {}",
-                        surname_for(family_surname, Sex::Male).trim_end_matches('а')
-                    ),
+                    name: kamkor_domain::records::family_name(family_surname),
                     territory: Some(territory.clone()),
                     address: Some(address.clone()),
                     extra: fam_extra,

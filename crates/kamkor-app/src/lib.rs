@@ -180,6 +180,8 @@ pub struct CaseCard {
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct ChildRegistration {
+    /// The subject: a child (tzhs-kg) or a released person (reentry-yugra, also as `person`).
+    #[serde(alias = "person")]
     pub child: PersonDraft,
     /// Join an existing family…
     pub family_id: String,
@@ -229,6 +231,8 @@ pub const PAGE_SIZE: i64 = 25;
 /// The home page's content: the user's own work.
 #[derive(Debug, Clone)]
 pub struct Home {
+    /// Whether the user's roles give access to personal data at all.
+    pub reads_records: bool,
     pub my_cases: Vec<CaseRow>,
     pub subjects: HashMap<Uuid, String>,
     pub counts: Vec<(String, i64)>,
@@ -492,7 +496,7 @@ impl App {
                 fd.address = r.child.address.clone();
             }
             if fd.name.trim().is_empty() && !r.child.surname.trim().is_empty() {
-                fd.name = format!("Семья {}", r.child.surname.trim());
+                fd.name = records::family_name(&r.child.surname);
             }
             match records::validate_family(&self.profile, self.family_form(), &fd, today) {
                 Ok(f) => new_family = Some(f),
@@ -981,6 +985,7 @@ impl App {
         );
         if !reads {
             return Ok(Home {
+                reads_records: false,
                 my_cases: Vec::new(),
                 subjects: HashMap::new(),
                 counts: Vec::new(),
@@ -998,6 +1003,7 @@ impl App {
         let subjects = self.subject_names(&my_cases).await?;
         let counts = self.store.case_counts(scope.as_deref()).await?;
         Ok(Home {
+            reads_records: true,
             my_cases,
             subjects,
             counts,

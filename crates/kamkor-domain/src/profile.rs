@@ -60,6 +60,9 @@ pub struct ProfileMeta {
     pub subject: String,
     #[serde(default)]
     pub languages: Vec<String>,
+    /// Offset of local time from UTC in hours (times are stored in UTC and shown in local time).
+    #[serde(default)]
+    pub utc_offset_hours: i8,
     /// Where the reference facts come from.
     #[serde(default)]
     pub sources: Vec<String>,
@@ -392,6 +395,13 @@ impl Profile {
                     "unknown INN kind {:?}; expected kg_inn or ru_inn",
                     m.org_inn
                 ),
+            ));
+        }
+        if !(-12..=14).contains(&m.utc_offset_hours) {
+            return Err(err(
+                &f,
+                "profile.utc_offset_hours",
+                "must be between -12 and 14",
             ));
         }
         if !matches!(m.subject.as_str(), "child" | "person") {

@@ -1048,6 +1048,23 @@ pub fn validate_case(
     }
 }
 
+/// Default name of a household from a member's surname: "Семья Асановых" for the common
+/// -ов/-ев/-ин surnames (and their feminine forms), "Семья Ким" otherwise.
+pub fn family_name(surname: &str) -> String {
+    let s = surname.trim();
+    let base = s
+        .strip_suffix("ова")
+        .map(|b| format!("{b}ов"))
+        .or_else(|| s.strip_suffix("ева").map(|b| format!("{b}ев")))
+        .or_else(|| s.strip_suffix("ина").map(|b| format!("{b}ин")))
+        .unwrap_or_else(|| s.to_string());
+    if base.ends_with("ов") || base.ends_with("ев") || base.ends_with("ин") {
+        format!("Семья {base}ых")
+    } else {
+        format!("Семья {base}")
+    }
+}
+
 /// Human-readable case number: prefix, year, and a per-year sequence (`ТЖС-2026-000123`).
 /// Separate from the record id (DESIGN "Identifiers").
 pub fn case_number(prefix: &str, year: i32, seq: i64) -> String {
@@ -1172,6 +1189,14 @@ mod tests {
             proptest::prop_assert_eq!(parse_date(&format_date(date)), Some(date));
             proptest::prop_assert_eq!(parse_date(&format!("{d:02}.{m:02}.{y}")), Some(date));
         }
+    }
+
+    #[test]
+    fn family_names_in_the_genitive_plural() {
+        assert_eq!(family_name("Асанов"), "Семья Асановых");
+        assert_eq!(family_name("Асанова"), "Семья Асановых");
+        assert_eq!(family_name("Мамытова "), "Семья Мамытовых");
+        assert_eq!(family_name("Ким"), "Семья Ким");
     }
 
     #[test]

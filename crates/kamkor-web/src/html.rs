@@ -198,23 +198,54 @@ pub fn classifier_label(p: &Profile, l: Lang, classifier: &str, code: &str) -> S
         .unwrap_or_else(|| code.to_string())
 }
 
-/// Territories as options, indented by level (leaves are the useful choices).
-pub fn territory_options(p: &Profile, l: Lang) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    fn walk(p: &Profile, l: Lang, parent: &str, depth: usize, out: &mut Vec<(String, String)>) {
-        for t in p.territories.iter().filter(|t| t.parent == parent) {
-            out.push((
-                t.code.clone(),
-                format!(
-                    "{}{}",
-                    "\u{a0}\u{a0}\u{a0}".repeat(depth),
-                    t.name.get(l.code())
-                ),
-            ));
-            walk(p, l, &t.code, depth + 1, out);
+/// A territory choice grouped by region: each first-level unit with subdivisions is an
+/// `<optgroup>` of its subdivisions; a first-level unit without any (a city of republican
+/// significance, an urban okrug) is an option itself. The root (the country) is not offered.
+pub fn territory_select(
+    l: Lang,
+    problems: &Problems,
+    p: &Profile,
+    name: &str,
+    label: &str,
+    value: &str,
+    required: bool,
+) -> Markup {
+    let id = field_id(name);
+    let err = problems.for_field(name).is_some();
+    let root = p
+        .root_territory()
+        .map(|t| t.code.clone())
+        .unwrap_or_default();
+    let tops: Vec<_> = p.territories.iter().filter(|t| t.parent == root).collect();
+    html! {
+        div.field.has-error[err] #{ "f-" (id) } {
+            label for=(id) { (label) @if required { span.req { " *" } } }
+            (field_error(l, problems, name))
+            select id=(id) name=(name) required[required] aria-invalid=(if err { "true" } else { "false" }) {
+                option value="" { (t(l, "choose")) }
+                @for top in tops {
+                    @let subs = descendants(p, &top.code);
+                    @if subs.is_empty() {
+                        option value=(top.code) selected[top.code == value] { (top.name.get(l.code())) }
+                    } @else {
+                        optgroup label=(top.name.get(l.code())) {
+                            @for t in subs {
+                                option value=(t.code) selected[t.code == value] { (t.name.get(l.code())) }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
-    walk(p, l, "", 0, &mut out);
+}
+
+fn descendants<'a>(p: &'a Profile, code: &str) -> Vec<&'a kamkor_domain::profile::Territory> {
+    let mut out = Vec::new();
+    for t in p.territories.iter().filter(|t| t.parent == code) {
+        out.push(t);
+        out.extend(descendants(p, &t.code));
+    }
     out
 }
 
@@ -315,10 +346,7 @@ pub fn extra_input(
                 classifier_options(p, l, f.classifier.as_deref().unwrap_or_default(), &values);
             checkboxes(l, problems, &name, label, &values, &opts)
         }
-        FieldType::Territory => {
-            let opts = territory_options(p, l);
-            select(l, problems, &name, label, &text, f.required, &opts)
-        }
+        FieldType::Territory => territory_select(l, problems, p, &name, label, &text, f.required),
     }
 }
 
@@ -370,17 +398,22 @@ pub fn display_date(d: time::Date) -> String {
     format!("{:02}.{:02}.{:04}", d.day(), d.month() as u8, d.year())
 }
 
-/// RFC 3339 UTC timestamp → "DD.MM.YYYY HH:MM UTC".
-pub fn display_ts(s: &str) -> String {
+/// RFC 3339 UTC timestamp → local "DD.MM.YYYY HH:MM" (the profile's UTC offset).
+pub fn display_ts(p: &Profile, s: &str) -> String {
     match kamkor_store::parse_ts(s) {
-        Some(t) => format!(
-            "{:02}.{:02}.{:04} {:02}:{:02} UTC",
-            t.day(),
-            t.month() as u8,
-            t.year(),
-            t.hour(),
-            t.minute()
-        ),
+        Some(t) => {
+            let off = time::UtcOffset::from_hms(p.meta.utc_offset_hours, 0, 0)
+                .unwrap_or(time::UtcOffset::UTC);
+            let t = t.to_offset(off);
+            format!(
+                "{:02}.{:02}.{:04} {:02}:{:02}",
+                t.day(),
+                t.month() as u8,
+                t.year(),
+                t.hour(),
+                t.minute()
+            )
+        }
         None => s.to_string(),
     }
 }

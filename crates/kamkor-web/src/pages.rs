@@ -27,7 +27,7 @@ use uuid::Uuid;
 use crate::html::{
     Input, Page, checkboxes, classifier_label, classifier_options, display_date, display_ts,
     error_summary, extra_display, extra_input, hidden_csrf, layout, select, territory_name,
-    territory_options, text_input,
+    territory_select, text_input,
 };
 use crate::i18n::{Lang, error_message, t};
 use crate::{AppState, PageAuth, clear_cookie, session_cookie};
@@ -57,6 +57,24 @@ pub fn routes() -> Router<AppState> {
 }
 
 type PageResult = Result<Response, Response>;
+
+/// `?saved=…` after a redirect from a form: the confirmation shown on the next page.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Saved {
+    saved: String,
+}
+
+impl Saved {
+    fn message(&self) -> Option<&'static str> {
+        match self.saved.as_str() {
+            "registered" => Some(t(L, "registered")),
+            "updated" => Some(t(L, "saved")),
+            "opened" => Some(t(L, "case_opened_flash")),
+            _ => None,
+        }
+    }
+}
 
 /// Form fields as sent: repeated names (checkboxes) keep every value.
 #[derive(Debug, Default)]
@@ -381,7 +399,7 @@ async fn home(State(s): State<AppState>, auth: PageAuth) -> PageResult {
                     }
                     section.card {
                         h2 { (t(L, "home_counts")) }
-                        @if h.counts.is_empty() { p { (t(L, "home_no_record_access")) } } @else {
+                        @if !h.reads_records { p { (t(L, "home_no_record_access")) } } @else {
                             table {
                                 thead { tr { th { (t(L, "col_status")) } th.num { (t(L, "col_count")) } } }
                                 tbody {
@@ -399,7 +417,7 @@ async fn home(State(s): State<AppState>, auth: PageAuth) -> PageResult {
                     h2 { (t(L, "home_my_cases")) }
                     @if h.my_cases.is_empty() { p { (t(L, "home_no_cases")) } } @else {
                         (case_table(&s, &h.my_cases, &h.subjects))
-                        p { a href="/cases?mine=true" { (t(L, "case_filter_mine")) " →" } }
+                        p { a href="/cases?mine=true" { (t(L, "home_all_my_cases")) " →" } }
                     }
                 }
             },
@@ -523,11 +541,17 @@ fn person_table(s: &AppState, rows: &[PersonRow]) -> Markup {
     }
 }
 
+/// "ПИН" or "СНИЛС": the profile's national identifier, named as people know it.
+fn nid_label(pr: &Profile) -> &'static str {
+    t(L, &format!("person_national_id_{}", pr.meta.national_id))
+}
+
 fn dl_row(label: &str, value: String) -> Markup {
     html! { div { dt { (label) } dd { @if value.is_empty() { span.muted { (t(L, "not_specified")) } } @else { (value) } } } }
 }
 
 fn history(
+    pr: &Profile,
     rows: &[ChangeRow],
     actors: &std::collections::HashMap<String, String>,
     labels: &dyn Fn(&str) -> String,
@@ -539,7 +563,7 @@ fn history(
                 tbody {
                     @for c in rows.iter().rev() {
                         tr {
-                            td { (display_ts(&c.at)) }
+                            td { (display_ts(pr, &c.at)) }
                             td { (actors.get(&c.actor).map(String::as_str).unwrap_or(if c.actor == "system" { t(L, "system_actor") } else { &c.actor })) }
                             td {
                                 @match (&c.before, &c.after) {
@@ -572,6 +596,9 @@ fn json_text(v: &Value) -> String {
 
 fn person_field_label(p: &Profile, f: &str) -> String {
     let key = f.rsplit('.').next().unwrap_or(f);
+    if key == "national_id" {
+        return nid_label(p).to_string();
+    }
     if let Some(code) = f
         .strip_prefix("extra.")
         .or_else(|| f.split_once(".extra.").map(|(_, c)| c))
@@ -595,13 +622,15 @@ async fn person_card(
     State(s): State<AppState>,
     auth: PageAuth,
     Path(id): Path<String>,
+    Query(saved): Query<Saved>,
 ) -> PageResult {
     let id = Uuid::parse_str(&id).map_err(|_| pe(AppError::NotFound))?;
     let card = s.app.person_card(&auth.ctx, id).await.map_err(pe)?;
     let pr = &s.app.profile;
     let d = &card.person.data;
     let title = d.full_name();
-    let p = page(&s, &title, Some(&auth));
+    let mut p = page(&s, &title, Some(&auth));
+    p.flash = saved.message();
     let today = auth.ctx.today();
     let subject_form = pr.forms.iter().find(|f| f.applies_to == "person");
     let kind = if pr.meta.subject == "child" {
@@ -629,7 +658,7 @@ async fn person_card(
                     dl.facts {
                         (dl_row(t(L, "person_sex"), t(L, if d.sex == kamkor_domain::Sex::Female { "sex_female" } else { "sex_male" }).to_string()))
                         (dl_row(t(L, "person_birth_date"), d.birth_date.map(|b| format!("{} ({} {})", display_date(b), kamkor_domain::records::age_on(b, today), t(L, "person_years"))).unwrap_or_default()))
-                        (dl_row(t(L, "person_national_id"), d.national_id.clone().unwrap_or_default()))
+                        (dl_row(nid_label(pr), d.national_id.clone().unwrap_or_default()))
                         (dl_row(t(L, "person_citizenship"), d.citizenship.as_deref().map(|c| classifier_label(pr, L, "citizenship", c)).unwrap_or_default()))
                         (dl_row(t(L, "person_residence_territory"), d.residence_territory.as_deref().map(|c| territory_name(pr, L, c)).unwrap_or_default()))
                         (dl_row(t(L, "person_address"), d.address.clone().unwrap_or_default()))
@@ -638,7 +667,6 @@ async fn person_card(
                             (dl_row(t(L, "person_legal_status"), d.legal_status.as_deref().map(|c| classifier_label(pr, L, "legal_status", c)).unwrap_or_default()))
                         }
                         (dl_row(t(L, "person_social_payments"), d.social_payments.iter().map(|c| classifier_label(pr, L, "social_payment", c)).collect::<Vec<_>>().join("; ")))
-                        (dl_row(t(L, "person_version"), card.person.version.to_string()))
                     }
                 }
                 @if let (Some(form), PersonRole::Subject) = (subject_form, d.role) {
@@ -701,7 +729,7 @@ async fn person_card(
                 }
                 section.card {
                     h2 { (t(L, "person_history")) }
-                    (history(&card.history, &card.actors, &labels))
+                    (history(pr, &card.history, &card.actors, &labels))
                 }
             },
         ),
@@ -727,19 +755,19 @@ fn person_fields(
     };
     html! {
         div.row {
-            (text_input(L, problems, Input { name: &n("surname"), label: t(L, "person_surname"), value: &d.surname, kind: "text", required: true, hint: None, autocomplete: None }))
-            (text_input(L, problems, Input { name: &n("given_name"), label: t(L, "person_given_name"), value: &d.given_name, kind: "text", required: true, hint: None, autocomplete: None }))
+            (text_input(L, problems, Input { name: &n("surname"), label: t(L, "person_surname"), value: &d.surname, kind: "text", required: subject, hint: None, autocomplete: None }))
+            (text_input(L, problems, Input { name: &n("given_name"), label: t(L, "person_given_name"), value: &d.given_name, kind: "text", required: subject, hint: None, autocomplete: None }))
             (text_input(L, problems, Input { name: &n("patronymic"), label: t(L, "person_patronymic"), value: &d.patronymic, kind: "text", required: false, hint: Some(t(L, "person_patronymic_hint")), autocomplete: None }))
         }
         div.row {
             (select(L, problems, &n("sex"), t(L, "person_sex"), &d.sex, subject, &[("female".into(), t(L, "sex_female").into()), ("male".into(), t(L, "sex_male").into())]))
             (text_input(L, problems, Input { name: &n("birth_date"), label: t(L, "person_birth_date"), value: &d.birth_date, kind: "date", required: subject, hint: None, autocomplete: None }))
-            (text_input(L, problems, Input { name: &n("national_id"), label: t(L, "person_national_id"), value: &d.national_id, kind: "text", required: false, hint: Some(nid_hint), autocomplete: None }))
+            (text_input(L, problems, Input { name: &n("national_id"), label: nid_label(pr), value: &d.national_id, kind: "text", required: false, hint: Some(nid_hint), autocomplete: None }))
         }
         @if subject {
             div.row {
                 (select(L, problems, &n("citizenship"), t(L, "person_citizenship"), &d.citizenship, false, &classifier_options(pr, L, "citizenship", std::slice::from_ref(&d.citizenship))))
-                (select(L, problems, &n("residence_territory"), t(L, "person_residence_territory"), &d.residence_territory, true, &territory_options(pr, L)))
+                (territory_select(L, problems, pr, &n("residence_territory"), t(L, "person_residence_territory"), &d.residence_territory, true))
             }
             (text_input(L, problems, Input { name: &n("address"), label: t(L, "person_address"), value: &d.address, kind: "text", required: false, hint: None, autocomplete: None }))
             div.row {
@@ -824,7 +852,7 @@ fn person_edit_page(
                         ul {
                             @for c in changes {
                                 @for f in &c.fields {
-                                    li { (display_ts(&c.at)) ": " strong { (labels(&f.field)) } " — " (json_text(&f.before)) " → " (json_text(&f.after)) }
+                                    li { (display_ts(pr, &c.at)) ": " strong { (labels(&f.field)) } " — " (json_text(&f.before)) " → " (json_text(&f.after)) }
                                 }
                             }
                         }
@@ -879,7 +907,7 @@ async fn person_edit_submit(
     }
     let version: i64 = f.get("version").parse().unwrap_or(0);
     match s.app.update_person(&auth.ctx, id, version, &d).await {
-        Ok(_) => Ok(Redirect::to(&format!("/persons/{id}")).into_response()),
+        Ok(_) => Ok(Redirect::to(&format!("/persons/{id}?saved=updated")).into_response()),
         Err(AppError::Invalid(p)) => Ok(person_edit_page(
             &s,
             &auth,
@@ -1151,7 +1179,9 @@ async fn register_submit(
         return Ok(register_page(&s, &auth, &r, family_mode, &p, blocks));
     }
     match s.app.register_child(&auth.ctx, &submit).await {
-        Ok(reg) => Ok(Redirect::to(&format!("/persons/{}", reg.person_id)).into_response()),
+        Ok(reg) => Ok(
+            Redirect::to(&format!("/persons/{}?saved=registered", reg.person_id)).into_response(),
+        ),
         Err(AppError::Invalid(mut p)) => {
             for e in &mut p.0 {
                 if let Some(rest) = e.field.strip_prefix("relatives[") {
@@ -1245,7 +1275,7 @@ fn family_page(
                     (hidden_csrf(&auth.session.csrf_token))
                     (text_input(L, problems, Input { name: "name", label: t(L, "family_name"), value: &d.name, kind: "text", required: true, hint: Some(t(L, "family_name_hint")), autocomplete: None }))
                     div.row {
-                        (select(L, problems, "territory", t(L, "family_territory"), &d.territory, true, &territory_options(pr, L)))
+                        (territory_select(L, problems, pr, "territory", t(L, "family_territory"), &d.territory, true))
                         (text_input(L, problems, Input { name: "address", label: t(L, "family_address"), value: &d.address, kind: "text", required: false, hint: None, autocomplete: None }))
                     }
                     @if let Some(ff) = form {
@@ -1329,7 +1359,7 @@ async fn family_submit(
             .collect(),
     };
     match s.app.register_family(&auth.ctx, &r).await {
-        Ok(id) => Ok(Redirect::to(&format!("/families/{id}")).into_response()),
+        Ok(id) => Ok(Redirect::to(&format!("/families/{id}?saved=registered")).into_response()),
         Err(AppError::Invalid(p)) => Ok(family_page(&s, &auth, &d, &members, &p)),
         Err(e) => Err(pe(e)),
     }
@@ -1339,11 +1369,13 @@ async fn family_card(
     State(s): State<AppState>,
     auth: PageAuth,
     Path(id): Path<String>,
+    Query(saved): Query<Saved>,
 ) -> PageResult {
     let id = Uuid::parse_str(&id).map_err(|_| pe(AppError::NotFound))?;
     let card = s.app.family_card(&auth.ctx, id).await.map_err(pe)?;
     let pr = &s.app.profile;
-    let p = page(&s, &card.family.data.name, Some(&auth));
+    let mut p = page(&s, &card.family.data.name, Some(&auth));
+    p.flash = saved.message();
     let form = pr.forms.iter().find(|f| f.applies_to == "family");
     let labels = |f: &str| person_field_label(pr, f);
     let member_role = |r: &str| match r {
@@ -1389,7 +1421,7 @@ async fn family_card(
                         ul { @for c in &card.cases { li { a href={ "/cases/" (c.id) } { (c.number) } " — " (status_label(c.status)) } } }
                     }
                 }
-                section.card { h2 { (t(L, "person_history")) } (history(&card.history, &card.actors, &labels)) }
+                section.card { h2 { (t(L, "person_history")) } (history(pr, &card.history, &card.actors, &labels)) }
             },
         ),
     ))
@@ -1592,7 +1624,7 @@ async fn case_page(
                     input type="hidden" name="subject_id" value=(d.subject_id);
                     div.row {
                         (text_input(L, problems, Input { name: "identified_on", label: t(L, "case_identified_on"), value: &d.identified_on, kind: "date", required: true, hint: None, autocomplete: None }))
-                        (select(L, problems, "identification_territory", t(L, "case_identification_territory"), &d.identification_territory, true, &territory_options(pr, L)))
+                        (territory_select(L, problems, pr, "identification_territory", t(L, "case_identification_territory"), &d.identification_territory, true))
                     }
                     div.row {
                         (select(L, problems, "identification_place", t(L, "case_identification_place"), &d.identification_place, false, &classifier_options(pr, L, "identification_place", std::slice::from_ref(&d.identification_place))))
@@ -1639,7 +1671,7 @@ async fn case_submit(
         extra: f.extra("", form),
     };
     match s.app.open_case(&auth.ctx, &d).await {
-        Ok(c) => Ok(Redirect::to(&format!("/cases/{}", c.id)).into_response()),
+        Ok(c) => Ok(Redirect::to(&format!("/cases/{}?saved=opened", c.id)).into_response()),
         Err(AppError::Invalid(p)) => case_page(&s, &auth, &d, &p).await,
         Err(e) => Err(pe(e)),
     }
@@ -1649,13 +1681,15 @@ async fn case_card(
     State(s): State<AppState>,
     auth: PageAuth,
     Path(id): Path<String>,
+    Query(saved): Query<Saved>,
 ) -> PageResult {
     let id = Uuid::parse_str(&id).map_err(|_| pe(AppError::NotFound))?;
     let card = s.app.case_card(&auth.ctx, id).await.map_err(pe)?;
     let pr = &s.app.profile;
     let c = &card.case;
     let title = format!("{} {}", t(L, "case_title"), c.number);
-    let p = page(&s, &title, Some(&auth));
+    let mut p = page(&s, &title, Some(&auth));
+    p.flash = saved.message();
     let child = pr.meta.subject == "child";
     let cat_cls = if child { "dls_category" } else { "need" };
     let form = pr.forms.iter().find(|f| f.applies_to == "case");
@@ -1689,7 +1723,7 @@ async fn case_card(
                         (dl_row(t(L, if child { "case_categories" } else { "case_needs" }), c.data.categories.iter().map(|x| classifier_label(pr, L, cat_cls, x)).collect::<Vec<_>>().join("; ")))
                         (dl_row(t(L, "case_responsible_org"), pr.agency(&c.data.responsible_org).map(|a| a.name.get(L.code()).to_string()).unwrap_or_else(|| c.data.responsible_org.clone())))
                         (dl_row(t(L, "case_responsible_user"), card.responsible_user.as_ref().map(|u| u.full_name.clone()).unwrap_or_default()))
-                        (dl_row(t(L, "case_opened"), display_ts(&c.created_at)))
+                        (dl_row(t(L, "case_opened"), display_ts(pr, &c.created_at)))
                         @if let Some(ff) = form {
                             @for (_, f) in ff.fields() {
                                 (dl_row(f.label.get(L.code()), c.data.extra.get(&f.code).map(|v| extra_display(pr, L, f, v)).unwrap_or_default()))
@@ -1697,7 +1731,7 @@ async fn case_card(
                         }
                     }
                 }
-                section.card { h2 { (t(L, "person_history")) } (history(&card.history, &card.actors, &labels)) }
+                section.card { h2 { (t(L, "person_history")) } (history(pr, &card.history, &card.actors, &labels)) }
             },
         ),
     ))

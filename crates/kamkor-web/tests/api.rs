@@ -448,7 +448,7 @@ async fn reentry_yugra_registers_a_released_person_with_snils() {
         e.user("spec", &[Role::Specialist], None).await;
         let t = e.api_login("spec").await;
         let body = json!({
-            "child": {
+            "person": {
                 "surname": "Иванов", "given_name": "Сергей", "patronymic": "Петрович", "sex": "male",
                 "birth_date": "1985-06-01", "national_id": "112-233-445 95", "citizenship": "RU",
                 "residence_territory": "71876000",
@@ -467,7 +467,7 @@ async fn reentry_yugra_registers_a_released_person_with_snils() {
             .json();
         assert_eq!(p["person"]["national_id"], "11223344595");
         let mut bad = body;
-        bad["child"]["national_id"] = json!("112-233-445 96");
+        bad["person"]["national_id"] = json!("112-233-445 96");
         let r = e.json("POST", "/api/v1/persons", Some(&t), bad).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(r.json()["error"]["code"], "id_bad_checksum");

@@ -74,7 +74,12 @@ impl Resp {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
+    /// The redirect target without its query (`?saved=…` confirmations).
     pub fn location(&self) -> String {
+        self.location_full().split('?').next().unwrap_or_default().to_string()
+    }
+
+    pub fn location_full(&self) -> String {
         self.headers
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
