@@ -541,8 +541,13 @@ pub async fn generate(
     let base_ms = 1_700_000_000_000u64;
     let mut summary = DemoSummary::default();
     let mut case_seq: HashMap<i32, i64> = HashMap::new();
-    // Continue numbering after any cases already present (a second demo run, or real data).
-    let existing_cases = app.store.count(kamkor_store::Table::Cases).await?;
+    // Continue each year's numbering after the cases already there (real data or an earlier run).
+    for year in (today.year() - 4)..=today.year() {
+        case_seq.insert(
+            year,
+            app.store.counter(&format!("case_number_{year}")).await?,
+        );
+    }
 
     let batch_households = 500;
     while summary.persons < target_persons {
@@ -755,7 +760,7 @@ pub async fn generate(
                     let identified_on = today - Duration::days(rng.below(3 * 365) as i64);
                     let status = *rng.pick(&CaseStatus::ALL);
                     let year = identified_on.year();
-                    let seq = case_seq.entry(year).or_insert(existing_cases);
+                    let seq = case_seq.entry(year).or_insert(0);
                     *seq += 1;
                     let mut cats = Vec::new();
                     if !categories.is_empty() {
@@ -815,7 +820,7 @@ pub async fn generate(
     let mut tx = app.store.begin("system", None).await?;
     for (year, seq) in case_seq {
         let name = format!("case_number_{year}");
-        while tx.next_counter(&name).await? < seq {}
+        tx.raise_counter(&name, seq).await?;
     }
     tx.commit().await?;
     Ok(summary)

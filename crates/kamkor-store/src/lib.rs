@@ -120,8 +120,11 @@ impl Store {
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             sqlx::raw_sql(
+                                // A 32 MiB page cache per connection keeps the name and
+                                // identifier indexes of a national registry in memory.
                                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
-                                 PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
+                                 PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; \
+                                 PRAGMA cache_size=-32768; PRAGMA temp_store=MEMORY;",
                             )
                             .execute(conn)
                             .await?;
@@ -230,6 +233,18 @@ impl Store {
         Ok(match row {
             Some(r) => Some(r.try_get::<String, _>(0)?),
             None => None,
+        })
+    }
+
+    /// Current value of a named counter (0 when never used).
+    pub async fn counter(&self, name: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT value FROM counters WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<i64, _>(0)?,
+            None => 0,
         })
     }
 
@@ -1024,6 +1039,29 @@ impl Tx {
             .execute(&mut *self.tx)
             .await?;
         Ok(1)
+    }
+
+    /// Raise a counter to at least `value` (after a bulk load that assigned numbers itself).
+    pub async fn raise_counter(&mut self, name: &str, value: i64) -> Result<()> {
+        let res = sqlx::query("UPDATE counters SET value = $2 WHERE name = $1 AND value < $2")
+            .bind(name)
+            .bind(value)
+            .execute(&mut *self.tx)
+            .await?;
+        if res.rows_affected() == 0 {
+            let exists = sqlx::query("SELECT value FROM counters WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+            if exists.is_none() {
+                sqlx::query("INSERT INTO counters (name, value) VALUES ($1, $2)")
+                    .bind(name)
+                    .bind(value)
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     pub async fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {

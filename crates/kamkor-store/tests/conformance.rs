@@ -259,10 +259,15 @@ async fn conformance_families_relations_cases_and_counters() {
         .unwrap();
         assert_eq!(tx.next_counter("case_number_2026").await.unwrap(), 1);
         assert_eq!(tx.next_counter("case_number_2026").await.unwrap(), 2);
+        tx.raise_counter("case_number_2026", 40).await.unwrap();
+        tx.raise_counter("case_number_2026", 10).await.unwrap();
+        assert_eq!(tx.next_counter("case_number_2026").await.unwrap(), 41);
+        tx.raise_counter("case_number_2025", 7).await.unwrap();
+        assert_eq!(tx.next_counter("case_number_2025").await.unwrap(), 8);
         let case_id = Uuid::now_v7();
         tx.insert_cases(&[NewCase {
             id: case_id,
-            number: "ТЖС-2026-000002".into(),
+            number: "ТЖС-2026-000041".into(),
             status: CaseStatus::Identified,
             data: CaseData {
                 subject_kind: SubjectKind::Child,
@@ -290,7 +295,7 @@ async fn conformance_families_relations_cases_and_counters() {
         assert_eq!(s.families_of(c).await.unwrap()[0].id, f);
         assert_eq!(s.family_members(f).await.unwrap().len(), 2);
         let case = s.case(case_id).await.unwrap().unwrap();
-        assert_eq!(case.number, "ТЖС-2026-000002");
+        assert_eq!(case.number, "ТЖС-2026-000041");
         assert_eq!(case.data.categories, vec!["CAT04".to_string()]);
         assert_eq!(s.cases_of_subject(c).await.unwrap().len(), 1);
         let mine = s

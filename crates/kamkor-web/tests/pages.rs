@@ -185,7 +185,10 @@ async fn register_child_shows_errors_next_to_fields_and_keeps_input() {
         assert!(card_path.starts_with("/persons/"));
         assert!(r.location_full().ends_with("?saved=registered"));
         let card = e.page(&r.location_full(), &cookie).await;
-        assert!(card.body.contains("Запись зарегистрирована"), "a confirmation is shown");
+        assert!(
+            card.body.contains("Запись зарегистрирована"),
+            "a confirmation is shown"
+        );
         assert!(card.body.contains("Мамытова Айпери Нурлановна"));
         assert!(
             card.body.contains("Мамытова Жылдыз"),
@@ -195,7 +198,10 @@ async fn register_child_shows_errors_next_to_fields_and_keeps_input() {
             card.body.contains("Трудовой мигрант") || card.body.contains("мигрант"),
             "relative status shown"
         );
-        assert!(card.body.contains("Семья Мамытовых"), "a family was created");
+        assert!(
+            card.body.contains("Семья Мамытовых"),
+            "a family was created"
+        );
         assert_eq!(
             e.app.store.count(Table::Persons).await.unwrap(),
             2,

@@ -239,6 +239,29 @@ async fn generate_demo(app: &App, persons: usize, seed: u64) -> Result<()> {
     Ok(())
 }
 
+/// Demo data goes only into an empty database or one that already holds demo data: fake
+/// children must never mix with a real registry.
+async fn refuse_real_data(app: &App) -> Result<()> {
+    let is_demo = app
+        .store
+        .meta("demo")
+        .await
+        .map_err(|e| anyhow!("{e}"))?
+        .is_some();
+    let persons = app
+        .store
+        .count(kamkor_store::Table::Persons)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    if !is_demo && persons > 0 {
+        bail!(
+            "this database holds {persons} real person records; demo data is only loaded into an empty database \
+             (use another --data-dir or --database)"
+        );
+    }
+    Ok(())
+}
+
 fn print_accounts(accounts: &[demo::DemoAccount], url: Option<&str>) {
     println!();
     if let Some(u) = url {
@@ -275,6 +298,7 @@ async fn main() -> Result<()> {
             let app = open_app(&db).await?;
             let mut accounts = Vec::new();
             if with_demo {
+                refuse_real_data(&app).await?;
                 if app
                     .store
                     .meta("demo")
@@ -332,6 +356,7 @@ async fn main() -> Result<()> {
         }
         Command::Demo { db, persons, seed } => {
             let app = open_app(&db).await?;
+            refuse_real_data(&app).await?;
             let accounts = demo::ensure_accounts(&app)
                 .await
                 .map_err(|e| anyhow!("{e}"))?;

@@ -76,7 +76,11 @@ impl Resp {
     }
     /// The redirect target without its query (`?saved=…` confirmations).
     pub fn location(&self) -> String {
-        self.location_full().split('?').next().unwrap_or_default().to_string()
+        self.location_full()
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_string()
     }
 
     pub fn location_full(&self) -> String {

@@ -1,0 +1,215 @@
+//! The `kamkor` command line, run as a real process.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn kamkor() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kamkor"));
+    // Use the profiles of this repository whatever the working directory.
+    c.env(
+        "KAMKOR_PROFILES_DIR",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../profiles"),
+    );
+    c.env_remove("KAMKOR_DATABASE_URL");
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = kamkor().args(args).output().expect("kamkor runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn migrate_reports_the_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (ok, out, err) = run(&["migrate", "--data-dir", d]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("schema version {}", kamkor_store::SCHEMA_VERSION)),
+        "{out}"
+    );
+    // Running it again changes nothing.
+    assert!(run(&["migrate", "--data-dir", d]).0);
+}
+
+#[test]
+fn create_user_prints_a_one_time_password_and_refuses_past_validity() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (ok, _, err) = run(&[
+        "admin",
+        "create-user",
+        "--data-dir",
+        d,
+        "--login",
+        "old",
+        "--role",
+        "administrator",
+        "--valid-until",
+        "2001-01-01",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("--valid-until"), "{err}");
+    let (ok, _, err) = run(&[
+        "admin",
+        "create-user",
+        "--data-dir",
+        d,
+        "--login",
+        "x1",
+        "--role",
+        "wizard",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("--role"), "{err}");
+    let (ok, out, err) = run(&[
+        "admin",
+        "create-user",
+        "--data-dir",
+        d,
+        "--login",
+        "first.admin",
+        "--role",
+        "administrator",
+        "--valid-until",
+        "2099-12-31",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("One-time password"), "{out}");
+    let (ok, _, err) = run(&[
+        "admin",
+        "create-user",
+        "--data-dir",
+        d,
+        "--login",
+        "first.admin",
+        "--role",
+        "administrator",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("already exists"), "{err}");
+}
+
+#[test]
+fn demo_for_both_profiles_and_refuses_real_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (ok, out, err) = run(&["demo", "--persons", "300", "--data-dir", d]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("login: admin") && out.contains("login: specialist"),
+        "{out}"
+    );
+    let (ok, out, err) = run(&[
+        "demo",
+        "--profile",
+        "reentry-yugra",
+        "--persons",
+        "200",
+        "--data-dir",
+        d,
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("released persons"), "{out}");
+    // A second run adds to the demo registry without clashing ids or case numbers.
+    let (ok, _, err) = run(&["demo", "--persons", "300", "--data-dir", d]);
+    assert!(ok, "{err}");
+    // A database with real records does not take demo data.
+    let real = tempfile::tempdir().unwrap();
+    let r = real.path().to_str().unwrap();
+    assert!(run(&["migrate", "--data-dir", r]).0);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = kamkor_store::Store::open_url(&format!("sqlite://{r}/tzhs-kg.db?mode=rwc"))
+            .await
+            .unwrap();
+        let mut tx = store.begin("test", None).await.unwrap();
+        tx.insert_persons(&[(
+            uuid::Uuid::now_v7(),
+            kamkor_domain::records::PersonData {
+                role: kamkor_domain::records::PersonRole::Subject,
+                surname: "Асанов".into(),
+                given_name: "Эмир".into(),
+                patronymic: None,
+                sex: kamkor_domain::Sex::Male,
+                birth_date: None,
+                national_id: None,
+                citizenship: None,
+                residence_territory: None,
+                address: None,
+                disability: None,
+                legal_status: None,
+                social_payments: vec![],
+                extra: Default::default(),
+            },
+        )])
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    });
+    let (ok, _, err) = run(&["demo", "--persons", "100", "--data-dir", r]);
+    assert!(!ok);
+    assert!(err.contains("real person records"), "{err}");
+}
+
+#[test]
+fn serve_demo_prints_url_and_credentials_and_answers_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let mut child = kamkor()
+        .args([
+            "serve",
+            "--demo",
+            "--demo-persons",
+            "200",
+            "--data-dir",
+            d,
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let started = Instant::now();
+    let mut url = None;
+    let mut admin = false;
+    while started.elapsed() < Duration::from_secs(60) {
+        let Some(Ok(line)) = lines.next() else { break };
+        if let Some(u) = line.strip_prefix("Kamkor is running at ") {
+            url = Some(u.trim().to_string());
+        }
+        if line.contains("login: admin") {
+            admin = true;
+            break;
+        }
+    }
+    let url = url.expect("the URL is printed");
+    assert!(admin, "the admin credentials are printed");
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    std::io::Write::write_all(
+        &mut s,
+        format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.contains("\"engine\":\"sqlite\""), "{resp}");
+}
