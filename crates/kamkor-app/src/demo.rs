@@ -598,8 +598,21 @@ pub async fn generate(
             };
             let father_status = pick_status(&mut rng, &codes, true);
             let mother_status = pick_status(&mut rng, &codes, false);
-            let father_birth = adult_birth(&mut rng, 26, 55);
-            let mother_birth = adult_birth(&mut rng, 22, 50);
+            // Subjects first, so that parents are of a plausible age for their eldest child.
+            let n_subjects = if child_profile { 1 + rng.below(3) } else { 1 };
+            let births: Vec<Date> = (0..n_subjects)
+                .map(|_| {
+                    if child_profile {
+                        today - Duration::days(30 + rng.below(17 * 365) as i64)
+                    } else {
+                        adult_birth(&mut rng, 19, 60)
+                    }
+                })
+                .collect();
+            let eldest = births.iter().min().copied().unwrap_or(today);
+            let mother_birth = eldest - Duration::days(365 * 19 + rng.below(16 * 365) as i64);
+            let father_birth =
+                mother_birth - Duration::days(rng.below(8 * 365) as i64) + Duration::days(365);
             let father_id = rng.uuid(ms);
             let mother_id = rng.uuid(ms);
             let father = PersonData {
@@ -662,17 +675,11 @@ pub async fn generate(
             members.push((rng.uuid(ms), family_id, mother_id, "mother".into()));
             summary.families += 1;
 
-            let n_subjects = if child_profile { 1 + rng.below(3) } else { 1 };
-            for _ in 0..n_subjects {
+            for birth in births {
                 let sex = if rng.chance(50) {
                     Sex::Male
                 } else {
                     Sex::Female
-                };
-                let birth = if child_profile {
-                    today - Duration::days(30 + rng.below(17 * 365) as i64)
-                } else {
-                    adult_birth(&mut rng, 19, 60)
                 };
                 let given = if sex == Sex::Male {
                     *rng.pick(males)
@@ -849,6 +856,26 @@ fn pick_status(rng: &mut Rng, c: &Codes, father: bool) -> String {
     s.clone()
 }
 
+/// A plausible value for a free-text field, by what its code says it holds.
+fn demo_text(rng: &mut Rng, f: &kamkor_domain::profile::FieldDef) -> Option<String> {
+    let code = f.code.as_str();
+    if code.contains("address") {
+        Some(format!(
+            "ул. {}, д. {}, кв. {}",
+            rng.pick(STREETS),
+            1 + rng.below(90),
+            1 + rng.below(60)
+        ))
+    } else if code.contains("school") {
+        Some(format!("Средняя школа № {}", 1 + rng.below(70)))
+    } else if code.contains("certificate") {
+        Some(format!("I-АН № {}", 100_000 + rng.below(899_999)))
+    } else {
+        // Free text the demo cannot invent sensibly stays empty.
+        None
+    }
+}
+
 /// Fill a form's extra fields with plausible values by type.
 fn fill_extra(
     rng: &mut Rng,
@@ -862,10 +889,10 @@ fn fill_extra(
             continue;
         }
         let v = match f.kind {
-            FieldType::Text => Value::String(match f.max_len {
-                Some(n) if n < 25 => format!("{}", 100_000 + rng.below(899_999)),
-                _ => format!("{} № {}", f.label.ru, 1 + rng.below(60)),
-            }),
+            FieldType::Text => match demo_text(rng, f) {
+                Some(t) => Value::String(t),
+                None => continue,
+            },
             FieldType::Textarea => Value::String("Сведения внесены при выявлении.".into()),
             FieldType::Integer | FieldType::Money => {
                 let lo = f.min.unwrap_or(0);

@@ -942,11 +942,10 @@ impl App {
             if out.contains_key(&r.actor) {
                 continue;
             }
-            let name = match self.store.user(&r.actor).await? {
-                Some(u) => u.full_name,
-                None => r.actor.clone(),
-            };
-            out.insert(r.actor.clone(), name);
+            // Unknown actors (the installer's `system`, `cli`) are named by the page.
+            if let Some(u) = self.store.user(&r.actor).await? {
+                out.insert(r.actor.clone(), u.full_name);
+            }
         }
         Ok(out)
     }

@@ -531,7 +531,7 @@ fn person_table(s: &AppState, rows: &[PersonRow]) -> Markup {
                     tr {
                         td { a href={ "/persons/" (r.id) } { (r.data.full_name()) } }
                         td { (r.data.birth_date.map(display_date).unwrap_or_default()) }
-                        td.mono { (r.data.national_id.clone().unwrap_or_default()) }
+                        td.mono { (nid_display(&s.app.profile, r.data.national_id.as_deref())) }
                         td { (r.data.residence_territory.as_deref().map(|c| territory_name(&s.app.profile, L, c)).unwrap_or_default()) }
                         td { (t(L, if r.data.role == PersonRole::Subject { "role_subject" } else { "role_relative" })) }
                     }
@@ -544,6 +544,19 @@ fn person_table(s: &AppState, rows: &[PersonRow]) -> Markup {
 /// "ПИН" or "СНИЛС": the profile's national identifier, named as people know it.
 fn nid_label(pr: &Profile) -> &'static str {
     t(L, &format!("person_national_id_{}", pr.meta.national_id))
+}
+
+/// A stored identifier as people write it (SNILS as `112-233-445 95`).
+fn nid_display(pr: &Profile, v: Option<&str>) -> String {
+    match (v, pr.national_id_kind()) {
+        (None, _) => String::new(),
+        (Some(x), kamkor_domain::identifiers::NationalIdKind::RuSnils) => {
+            kamkor_domain::identifiers::Snils::parse(x)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|_| x.to_string())
+        }
+        (Some(x), _) => x.to_string(),
+    }
 }
 
 fn dl_row(label: &str, value: String) -> Markup {
@@ -564,7 +577,7 @@ fn history(
                     @for c in rows.iter().rev() {
                         tr {
                             td { (display_ts(pr, &c.at)) }
-                            td { (actors.get(&c.actor).map(String::as_str).unwrap_or(if c.actor == "system" { t(L, "system_actor") } else { &c.actor })) }
+                            td { (actors.get(&c.actor).map(String::as_str).unwrap_or(if c.actor == "system" || c.actor == "cli" { t(L, "system_actor") } else { &c.actor })) }
                             td {
                                 @match (&c.before, &c.after) {
                                     (Some(b), Some(a)) => {
@@ -658,7 +671,7 @@ async fn person_card(
                     dl.facts {
                         (dl_row(t(L, "person_sex"), t(L, if d.sex == kamkor_domain::Sex::Female { "sex_female" } else { "sex_male" }).to_string()))
                         (dl_row(t(L, "person_birth_date"), d.birth_date.map(|b| format!("{} ({} {})", display_date(b), kamkor_domain::records::age_on(b, today), t(L, "person_years"))).unwrap_or_default()))
-                        (dl_row(nid_label(pr), d.national_id.clone().unwrap_or_default()))
+                        (dl_row(nid_label(pr), nid_display(pr, d.national_id.as_deref())))
                         (dl_row(t(L, "person_citizenship"), d.citizenship.as_deref().map(|c| classifier_label(pr, L, "citizenship", c)).unwrap_or_default()))
                         (dl_row(t(L, "person_residence_territory"), d.residence_territory.as_deref().map(|c| territory_name(pr, L, c)).unwrap_or_default()))
                         (dl_row(t(L, "person_address"), d.address.clone().unwrap_or_default()))
@@ -693,7 +706,7 @@ async fn person_card(
                                         td { a href={ "/persons/" (rp.id) } { (rp.data.full_name()) } }
                                         td { (classifier_label(pr, L, "relative_status", &r.data.relative_status)) }
                                         td { (rp.data.birth_date.map(display_date).unwrap_or_default()) }
-                                        td.mono { (rp.data.national_id.clone().unwrap_or_default()) }
+                                        td.mono { (nid_display(pr, rp.data.national_id.as_deref())) }
                                     }
                                 }
                             }
@@ -1411,7 +1424,7 @@ async fn family_card(
                             td { a href={ "/persons/" (m.id) } { (m.data.full_name()) } }
                             td { (member_role(role)) }
                             td { (m.data.birth_date.map(display_date).unwrap_or_default()) }
-                            td.mono { (m.data.national_id.clone().unwrap_or_default()) }
+                            td.mono { (nid_display(pr, m.data.national_id.as_deref())) }
                         } } }
                     }
                 }
