@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/login", post(login))
         .route("/logout", post(logout))
         .route("/me", get(me))
+        .route("/password", post(change_password))
         .route("/profile", get(profile))
         .route("/persons", get(search_persons).post(register_person))
         .route("/persons/{id}", get(person).put(update_person))
@@ -179,6 +180,26 @@ fn user_json(u: &kamkor_store::UserRow) -> Value {
         "scope_territory": u.scope_territory, "valid_from": u.valid_from, "valid_until": u.valid_until,
         "must_change_password": u.must_change_password,
     })
+}
+
+#[derive(Deserialize)]
+struct PasswordBody {
+    current: String,
+    new: String,
+    repeat: Option<String>,
+}
+
+async fn change_password(
+    State(s): State<AppState>,
+    auth: ApiAuth,
+    JsonBody(b): JsonBody<PasswordBody>,
+) -> ApiResult {
+    let repeat = b.repeat.clone().unwrap_or_else(|| b.new.clone());
+    s.app
+        .change_password(&auth.ctx, &b.current, &b.new, &repeat)
+        .await
+        .map_err(err)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn me(auth: ApiAuth) -> ApiResult {

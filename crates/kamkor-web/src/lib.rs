@@ -223,6 +223,27 @@ impl FromRequestParts<AppState> for ApiAuth {
             .session_ctx(&token, Some(request_id(parts)))
             .await
             .map_err(|e| api::error_response(Lang::Ru, &e))?;
+        // A one-time password opens nothing but the password change (and /me, /logout). Inside
+        // the nested API router the path has lost its /api/v1 prefix.
+        let path = parts.uri.path();
+        if ctx.user.must_change_password
+            && !matches!(
+                path,
+                "/password"
+                    | "/me"
+                    | "/logout"
+                    | "/api/v1/password"
+                    | "/api/v1/me"
+                    | "/api/v1/logout"
+            )
+        {
+            return Err(api::error_json(
+                StatusCode::FORBIDDEN,
+                "password_change_required",
+                Lang::Ru,
+                None,
+            ));
+        }
         if via_cookie && !matches!(parts.method, Method::GET | Method::HEAD) {
             let header = parts
                 .headers

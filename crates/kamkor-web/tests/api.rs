@@ -473,3 +473,67 @@ async fn reentry_yugra_registers_a_released_person_with_snils() {
         assert_eq!(r.json()["error"]["code"], "id_bad_checksum");
     }
 }
+
+#[tokio::test]
+async fn one_time_password_must_be_changed_before_the_api_opens() {
+    for e in common::envs("tzhs-kg").await {
+        let today = kamkor_store::now_utc().date();
+        let (_, otp) = e
+            .app
+            .create_user(
+                "test",
+                &kamkor_app::NewUser {
+                    login: "newbie".into(),
+                    full_name: "Новый".into(),
+                    roles: vec![Role::Specialist],
+                    organisation: String::new(),
+                    scope_territory: None,
+                    valid_from: today,
+                    valid_until: None,
+                    password: None,
+                },
+            )
+            .await
+            .unwrap();
+        let r = e
+            .json(
+                "POST",
+                "/api/v1/login",
+                None,
+                json!({"login": "newbie", "password": otp}),
+            )
+            .await;
+        let t = r.json()["token"].as_str().unwrap().to_string();
+        assert_eq!(r.json()["user"]["must_change_password"], true);
+        let r = e.get("/api/v1/persons", Some(&t)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", e.engine);
+        assert_eq!(r.json()["error"]["code"], "password_change_required");
+        let r = e
+            .json(
+                "POST",
+                "/api/v1/password",
+                Some(&t),
+                json!({"current": otp, "new": "newbie-pass-long"}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the login in the password is refused"
+        );
+        assert_eq!(r.json()["error"]["code"], "password_contains_login");
+        let r = e
+            .json(
+                "POST",
+                "/api/v1/password",
+                Some(&t),
+                json!({"current": otp, "new": "синее небо над Нарыном"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}: {}", e.engine, r.body);
+        assert_eq!(
+            e.get("/api/v1/persons", Some(&t)).await.status,
+            StatusCode::OK
+        );
+    }
+}
