@@ -279,6 +279,10 @@ impl App {
             .await?;
         tx.set_password(&ctx.user.id, &hash, false).await?;
         tx.commit().await?;
+        // Whoever knew the old password loses their sessions; this one stays.
+        self.store
+            .end_user_sessions(&ctx.user.id, ctx.session_hash.as_deref(), &ts(now_utc()))
+            .await?;
         Ok(())
     }
 }

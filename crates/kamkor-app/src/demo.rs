@@ -456,13 +456,24 @@ fn items(p: &Profile, cls: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// How many times demo data may be added to one database: each run has its own range of
+/// identifier serials, so identifiers stay unique across runs.
+pub const MAX_DEMO_RUNS: u32 = 9;
+
 /// Generate demo data for `target_persons` person records (subjects and relatives).
+/// `run` counts earlier demo loads into the same database (0 for the first).
 pub async fn generate(
     app: &App,
     target_persons: usize,
     seed: u64,
+    run: u32,
     mut progress: impl FnMut(usize),
 ) -> AppResult<DemoSummary> {
+    if run >= MAX_DEMO_RUNS {
+        return Err(AppError::Config(format!(
+            "demo data was already loaded {run} times into this database; use a new one"
+        )));
+    }
     let p = app.profile.clone();
     let child_profile = p.meta.subject == "child";
     let kind = p.national_id_kind();
@@ -536,8 +547,10 @@ pub async fn generate(
     let family_form = p.forms.iter().find(|f| f.applies_to == "family").cloned();
     let today = now_utc().date();
     let mut rng = Rng::new(seed);
-    let mut serial: u32 = 0;
-    let mut snils_seq: u32 = 2_000_000 + (seed % 1000) as u32 * 997;
+    // Kyrgyz PIN serials count per (sex, birth date), in a range of their own for each run;
+    // SNILS numbers climb through a range of their own for each run.
+    let mut serials: HashMap<(Sex, Date), u32> = HashMap::new();
+    let mut snils_seq: u32 = 2_000_000 + run * 100_000_000;
     let base_ms = 1_700_000_000_000u64;
     let mut summary = DemoSummary::default();
     let mut case_seq: HashMap<i32, i64> = HashMap::new();
@@ -577,16 +590,17 @@ pub async fn generate(
             let mut nid = |rng: &mut Rng, sex: Sex, birth: Date| -> Option<String> {
                 match kind {
                     NationalIdKind::KgPin => {
-                        serial = serial.wrapping_add(1);
+                        let n = serials.entry((sex, birth)).or_insert(0);
+                        *n += 1;
                         Some(
-                            KgPin::build(sex, birth, serial % 100_000)
+                            KgPin::build(sex, birth, run * 10_000 + *n)
                                 .as_str()
                                 .to_string(),
                         )
                     }
                     NationalIdKind::RuSnils => {
                         snils_seq = snils_seq.wrapping_add(1 + rng.below(7) as u32);
-                        Some(Snils::build(snils_seq % 1_000_000_000).digits().to_string())
+                        Some(Snils::build(snils_seq).digits().to_string())
                     }
                 }
             };

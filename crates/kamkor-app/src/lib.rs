@@ -134,6 +134,8 @@ pub struct Ctx {
     pub actor: Actor,
     pub request_id: Option<String>,
     pub now: OffsetDateTime,
+    /// Hash of the session token the request came with (None for CLI and demo).
+    pub session_hash: Option<String>,
 }
 
 impl Ctx {
@@ -153,6 +155,8 @@ pub struct PersonCard {
     pub history: Vec<ChangeRow>,
     /// Names of the people in the history (user id → full name).
     pub actors: HashMap<String, String>,
+    /// Linked records outside the user's territory: counted, not shown.
+    pub hidden: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -163,6 +167,8 @@ pub struct FamilyCard {
     pub history: Vec<ChangeRow>,
     /// Names of the people in the history (user id → full name).
     pub actors: HashMap<String, String>,
+    /// Linked records outside the user's territory: counted, not shown.
+    pub hidden: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -174,6 +180,8 @@ pub struct CaseCard {
     pub history: Vec<ChangeRow>,
     /// Names of the people in the history (user id → full name).
     pub actors: HashMap<String, String>,
+    /// Linked records outside the user's territory: counted, not shown.
+    pub hidden: usize,
 }
 
 /// Registering a child with a family and relatives in one flow (seed 000 §18).
@@ -333,6 +341,7 @@ impl App {
             actor,
             request_id,
             now: now_utc(),
+            session_hash: None,
         }
     }
 
@@ -414,10 +423,26 @@ impl App {
             Action::ReadRecord,
             Some(person.data.residence_territory.as_deref()),
         )?;
-        let relatives = self.store.relatives(id).await?;
-        let relative_of = self.store.relative_of(id).await?;
-        let families = self.store.families_of(id).await?;
-        let cases = self.store.cases_of_subject(id).await?;
+        // Linked records are shown only when they too lie within the user's territory: a
+        // relative or a family elsewhere must not open a way around the scope.
+        let mut hidden = 0;
+        let (relatives, h) = self.keep_in_scope(ctx, self.store.relatives(id).await?, |(_, p)| {
+            p.data.residence_territory.clone()
+        });
+        hidden += h;
+        let (relative_of, h) =
+            self.keep_in_scope(ctx, self.store.relative_of(id).await?, |(_, p)| {
+                p.data.residence_territory.clone()
+            });
+        hidden += h;
+        let (families, h) = self.keep_in_scope(ctx, self.store.families_of(id).await?, |f| {
+            f.data.territory.clone()
+        });
+        hidden += h;
+        let (cases, h) = self.keep_in_scope(ctx, self.store.cases_of_subject(id).await?, |c| {
+            Some(c.data.identification_territory.clone())
+        });
+        hidden += h;
         let history = self.store.changes_for("person", id).await?;
         let actors = self.actor_names(&history).await?;
         Ok(PersonCard {
@@ -428,7 +453,25 @@ impl App {
             cases,
             history,
             actors,
+            hidden,
         })
+    }
+
+    /// Split linked records into those within the user's scope and a count of the rest.
+    fn keep_in_scope<T>(
+        &self,
+        ctx: &Ctx,
+        rows: Vec<T>,
+        territory: impl Fn(&T) -> Option<String>,
+    ) -> (Vec<T>, usize) {
+        let total = rows.len();
+        let reads_all = ctx.actor.roles.contains(&Role::CentralViewer);
+        let kept: Vec<T> = rows
+            .into_iter()
+            .filter(|r| reads_all || self.within_scope(ctx, territory(r).as_deref()))
+            .collect();
+        let hidden = total - kept.len();
+        (kept, hidden)
     }
 
     fn subject_form(&self) -> Option<&kamkor_domain::profile::FormDef> {
@@ -499,14 +542,21 @@ impl App {
                 fd.name = records::family_name(&r.child.surname);
             }
             match records::validate_family(&self.profile, self.family_form(), &fd, today) {
-                Ok(f) => new_family = Some(f),
+                Ok(f) => {
+                    if !self.within_scope(ctx, f.territory.as_deref()) {
+                        problems.push("family.territory", "out_of_scope");
+                    }
+                    new_family = Some(f)
+                }
                 Err(p) => problems.nest("family", p),
             }
         }
         if r.relatives.len() > MAX_RELATIVES {
             problems.push("relatives", "too_many");
         }
-        let mut relatives: Vec<(Option<Uuid>, Option<PersonData>, RelationData)> = Vec::new();
+        // (index in the submission, existing person, new person, relation)
+        let mut relatives: Vec<(usize, Option<Uuid>, Option<PersonData>, RelationData)> =
+            Vec::new();
         for (i, rd) in r.relatives.iter().enumerate().take(MAX_RELATIVES) {
             let prefix = format!("relatives[{i}]");
             let rel = match records::validate_relation(&self.profile, rd, today) {
@@ -548,10 +598,19 @@ impl App {
                     today,
                 ) {
                     Ok(p) => {
+                        if !self.within_scope(ctx, p.residence_territory.as_deref()) {
+                            problems.push(
+                                format!("{prefix}.person.residence_territory"),
+                                "out_of_scope",
+                            );
+                        }
                         if let Some(nid) = &p.national_id {
                             let same = self.store.persons_by_national_id(nid).await?;
                             if !same.is_empty() {
-                                problems.push(format!("{prefix}.national_id"), "national_id_taken");
+                                problems.push(
+                                    format!("{prefix}.person.national_id"),
+                                    "national_id_taken",
+                                );
                             }
                         }
                         (None, Some(p))
@@ -563,7 +622,7 @@ impl App {
                 }
             };
             if let Some(rel) = rel {
-                relatives.push((existing, person, rel));
+                relatives.push((i, existing, person, rel));
             }
         }
         // Two entries with the same identifier in one submission.
@@ -571,7 +630,7 @@ impl App {
         if let Some(nid) = child.as_ref().and_then(|c| c.national_id.clone()) {
             seen.insert(nid, "child".to_string());
         }
-        for (i, (_, p, _)) in relatives.iter().enumerate() {
+        for (i, _, p, _) in &relatives {
             if let Some(nid) = p.as_ref().and_then(|p| p.national_id.clone())
                 && seen.insert(nid, format!("relatives[{i}]")).is_some()
             {
@@ -593,11 +652,14 @@ impl App {
             .store
             .begin(&ctx.user.id, ctx.request_id.as_deref())
             .await?;
-        tx.insert_persons(&[(child_id, child)]).await?;
+        // The unique index settles a race between two registrations of one identifier.
+        if let Err(e) = tx.insert_persons(&[(child_id, child)]).await {
+            return Err(taken_or(e, "child.national_id"));
+        }
         let mut relative_ids = Vec::new();
         let mut new_persons = Vec::new();
         let mut rels = Vec::new();
-        for (existing, person, rel) in relatives {
+        for (_, existing, person, rel) in relatives {
             let rid = match (existing, person) {
                 (Some(id), _) => id,
                 (None, Some(p)) => {
@@ -610,7 +672,9 @@ impl App {
             relative_ids.push(rid);
             rels.push((Uuid::now_v7(), child_id, rid, rel));
         }
-        tx.insert_persons(&new_persons).await?;
+        if let Err(e) = tx.insert_persons(&new_persons).await {
+            return Err(taken_or(e, "relatives"));
+        }
         tx.insert_relations(&rels).await?;
         let family_id = match (existing_family, new_family) {
             (Some(f), _) => Some(f.id),
@@ -665,6 +729,13 @@ impl App {
         } else {
             None
         };
+        // A stale edit is a conflict before anything else: it shows what changed meanwhile
+        // and answers no question about other records.
+        if current.version != base_version {
+            return Err(self
+                .conflict("person", id, base_version, current.version)
+                .await);
+        }
         let data =
             records::validate_person(&self.profile, form, current.data.role, d, ctx.today())?;
         if !self.within_scope(ctx, data.residence_territory.as_deref()) {
@@ -705,7 +776,7 @@ impl App {
                 drop(tx);
                 Err(self.conflict("person", id, base_version, current).await)
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(taken_or(e, "national_id")),
         }
     }
 
@@ -807,8 +878,16 @@ impl App {
             Action::ReadRecord,
             Some(family.data.territory.as_deref()),
         )?;
-        let members = self.store.family_members(id).await?;
-        let cases = self.store.cases_of_subject(id).await?;
+        let mut hidden = 0;
+        let (members, h) =
+            self.keep_in_scope(ctx, self.store.family_members(id).await?, |(_, p)| {
+                p.data.residence_territory.clone()
+            });
+        hidden += h;
+        let (cases, h) = self.keep_in_scope(ctx, self.store.cases_of_subject(id).await?, |c| {
+            Some(c.data.identification_territory.clone())
+        });
+        hidden += h;
         let history = self.store.changes_for("family", id).await?;
         let actors = self.actor_names(&history).await?;
         Ok(FamilyCard {
@@ -817,13 +896,19 @@ impl App {
             cases,
             history,
             actors,
+            hidden,
         })
     }
 
     pub async fn search_families(&self, ctx: &Ctx, name: &str) -> AppResult<Vec<FamilyRow>> {
         self.check(ctx, Action::Search, None)?;
         let scope = self.scope_filter(ctx);
-        let n = name.trim().to_lowercase();
+        if name.chars().count() > 200 {
+            let mut p = Problems::default();
+            p.push("name", "too_long");
+            return Err(AppError::Invalid(p));
+        }
+        let n = records::normalize_for_search(name);
         Ok(self
             .store
             .search_families(Some(&n), scope.as_deref(), 50)
@@ -849,25 +934,44 @@ impl App {
             return Err(AppError::Invalid(p));
         }
         // The subject must exist and be visible to the user.
-        let subject_territory = match data.subject_kind {
-            SubjectKind::Family => self
-                .store
-                .family(data.subject_id)
-                .await?
-                .map(|f| f.data.territory),
-            SubjectKind::Child | SubjectKind::Person => self
-                .store
-                .person(data.subject_id)
-                .await?
-                .map(|p| p.data.residence_territory),
-        };
-        match subject_territory {
-            Some(t) if self.within_scope(ctx, t.as_deref()) => {}
-            _ => {
-                let mut p = Problems::default();
-                p.push("subject_id", "not_found");
-                return Err(AppError::Invalid(p));
-            }
+        // The subject must exist, be visible to the user and be of the kind named: a case is
+        // opened on a registered child (or released person) or a family, never on a relative.
+        let mut problems = Problems::default();
+        match data.subject_kind {
+            SubjectKind::Family => match self.store.family(data.subject_id).await? {
+                Some(f) if self.within_scope(ctx, f.data.territory.as_deref()) => {}
+                _ => problems.push("subject_id", "not_found"),
+            },
+            kind => match self.store.person(data.subject_id).await? {
+                Some(p) if self.within_scope(ctx, p.data.residence_territory.as_deref()) => {
+                    let expected = if self.profile.meta.subject == "child" {
+                        SubjectKind::Child
+                    } else {
+                        SubjectKind::Person
+                    };
+                    if p.data.role != PersonRole::Subject || kind != expected {
+                        problems.push("subject_kind", "not_a_subject");
+                    }
+                    if p.data.birth_date.is_some_and(|b| data.identified_on < b) {
+                        problems.push("identified_on", "before_birth");
+                    }
+                }
+                _ => problems.push("subject_id", "not_found"),
+            },
+        }
+        if data.identified_on.year() < 2000 {
+            problems.push("identified_on", "too_old");
+        }
+        // The responsible organisation serves the place of identification (or the whole country).
+        if let Some(a) = self.profile.agency(&data.responsible_org)
+            && !self
+                .profile
+                .territory_within(&data.identification_territory, &a.territory)
+        {
+            problems.push("responsible_org", "org_not_serving_territory");
+        }
+        if !problems.is_empty() {
+            return Err(AppError::Invalid(problems));
         }
         let year = ctx.today().year();
         let mut tx = self
@@ -900,6 +1004,17 @@ impl App {
             SubjectKind::Family => (None, self.store.family(case.data.subject_id).await?),
             _ => (self.store.person(case.data.subject_id).await?, None),
         };
+        let (subject_person, h1) =
+            self.keep_in_scope(ctx, subject_person.into_iter().collect(), |p| {
+                p.data.residence_territory.clone()
+            });
+        let (subject_family, h2) =
+            self.keep_in_scope(ctx, subject_family.into_iter().collect(), |f| {
+                f.data.territory.clone()
+            });
+        let hidden = h1 + h2;
+        let subject_person = subject_person.into_iter().next();
+        let subject_family = subject_family.into_iter().next();
         let responsible_user = match &case.responsible_user {
             Some(u) => self.store.user(u).await?,
             None => None,
@@ -913,6 +1028,7 @@ impl App {
             responsible_user,
             history,
             actors,
+            hidden,
         })
     }
 
@@ -1038,7 +1154,8 @@ impl App {
             .user(&s.user_id)
             .await?
             .ok_or(AppError::Unauthenticated)?;
-        let ctx = self.ctx_for(user, request_id);
+        let mut ctx = self.ctx_for(user, request_id);
+        ctx.session_hash = Some(hash.clone());
         // An account that has expired or was suspended loses its sessions at once.
         if let Decision::Deny(_) = decide(&ctx.actor, Action::Search, &Target::default(), now)
             && !ctx.actor.active
@@ -1055,6 +1172,18 @@ impl App {
             self.store.touch_session(&hash, &ts(now)).await?;
         }
         Ok((ctx, s))
+    }
+}
+
+/// A unique-identifier violation as the validation error the user can act on.
+fn taken_or(e: StoreError, field: &str) -> AppError {
+    match e {
+        StoreError::Duplicate("national_id") => {
+            let mut p = Problems::default();
+            p.push(field, "national_id_taken");
+            AppError::Invalid(p)
+        }
+        other => other.into(),
     }
 }
 

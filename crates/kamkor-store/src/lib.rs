@@ -297,11 +297,7 @@ impl Store {
             // Every word of the query must occur in the name, in any order ("Асанов Айбек",
             // "айбек асан").
             for word in name.split_whitespace().take(4) {
-                let esc = word
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_");
-                let p = next(&mut binds, format!("%{esc}%"));
+                let p = next(&mut binds, format!("%{}%", like_escape(word)));
                 sql.push_str(&format!(" AND search_name LIKE {p} ESCAPE '\\'"));
             }
         }
@@ -421,6 +417,7 @@ impl Store {
             .collect()
     }
 
+    /// Families by name words (normalised like person names) within territories.
     pub async fn search_families(
         &self,
         name: Option<&str>,
@@ -430,8 +427,13 @@ impl Store {
         let mut sql = format!("SELECT {FAMILY_COLS} FROM families WHERE 1=1");
         let mut binds = Vec::new();
         if let Some(n) = name.filter(|s| !s.is_empty()) {
-            binds.push(format!("%{}%", n.replace('%', "")));
-            sql.push_str(&format!(" AND LOWER(name) LIKE ${}", binds.len()));
+            for word in n.split_whitespace().take(4) {
+                binds.push(format!("%{}%", like_escape(word)));
+                sql.push_str(&format!(
+                    " AND search_name LIKE ${} ESCAPE '\\'",
+                    binds.len()
+                ));
+            }
         }
         if let Some(ts) = territories {
             if ts.is_empty() {
@@ -444,7 +446,10 @@ impl Store {
             }
             sql.push_str(&format!(" AND territory IN ({})", ps.join(",")));
         }
-        sql.push_str(&format!(" ORDER BY name LIMIT {}", limit.clamp(1, 500)));
+        sql.push_str(&format!(
+            " ORDER BY search_name, id LIMIT {}",
+            limit.clamp(1, 500)
+        ));
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for b in &binds {
             q = q.bind(b.as_str());
@@ -651,6 +656,24 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// End every open session of a user but one (after a password change).
+    pub async fn end_user_sessions(
+        &self,
+        user_id: &str,
+        except_hash: Option<&str>,
+        at: &str,
+    ) -> Result<u64> {
+        let res = sqlx::query(
+            "UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL AND token_hash <> $3",
+        )
+        .bind(at)
+        .bind(user_id)
+        .bind(except_hash.unwrap_or(""))
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected())
     }
 
     pub async fn end_session(&self, token_hash: &str, at: &str) -> Result<()> {
@@ -1127,7 +1150,9 @@ impl Tx {
                     .bind(self.actor.clone())
                     .bind(p.search_name());
             }
-            q.execute(&mut *self.tx).await?;
+            q.execute(&mut *self.tx)
+                .await
+                .map_err(|e| dup(e, "national_id"))?;
             let changes: Vec<_> = chunk
                 .iter()
                 .map(|(id, p)| {
@@ -1181,7 +1206,8 @@ impl Tx {
         .bind(id.to_string())
         .bind(base_version)
         .execute(&mut *self.tx)
-        .await?;
+        .await
+        .map_err(|e| dup(e, "national_id"))?;
         if res.rows_affected() == 0 {
             return Err(self.conflict_or_missing("persons", id).await);
         }
@@ -1276,15 +1302,15 @@ impl Tx {
     pub async fn insert_families(&mut self, families: &[(Uuid, FamilyData)]) -> Result<()> {
         for chunk in families.chunks(CHUNK) {
             let mut sql = String::from(
-                "INSERT INTO families (id, version, name, territory, address, extra, created_at, created_by, updated_at, updated_by) VALUES ",
+                "INSERT INTO families (id, version, name, territory, address, extra, created_at, created_by, updated_at, updated_by, search_name) VALUES ",
             );
             for i in 0..chunk.len() {
-                let b = i * 10;
+                let b = i * 11;
                 if i > 0 {
                     sql.push(',');
                 }
                 sql.push_str(&format!(
-                    "(${},${},${},${},${},${},${},${},${},${})",
+                    "(${},${},${},${},${},${},${},${},${},${},${})",
                     b + 1,
                     b + 2,
                     b + 3,
@@ -1294,7 +1320,8 @@ impl Tx {
                     b + 7,
                     b + 8,
                     b + 9,
-                    b + 10
+                    b + 10,
+                    b + 11
                 ));
             }
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -1309,7 +1336,8 @@ impl Tx {
                     .bind(self.now.clone())
                     .bind(self.actor.clone())
                     .bind(self.now.clone())
-                    .bind(self.actor.clone());
+                    .bind(self.actor.clone())
+                    .bind(kamkor_domain::records::normalize_for_search(&f.name));
             }
             q.execute(&mut *self.tx).await?;
             let changes: Vec<_> = chunk
@@ -1540,6 +1568,13 @@ pub struct NewCase {
     pub status: CaseStatus,
     pub data: CaseData,
     pub responsible_user: Option<String>,
+}
+
+/// Escape LIKE wildcards in a user's word (the queries use `ESCAPE '\'`).
+fn like_escape(word: &str) -> String {
+    word.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 fn dup(e: sqlx::Error, what: &'static str) -> StoreError {

@@ -410,3 +410,34 @@ async fn conformance_users_and_sessions() {
         assert!(s.session("h").await.unwrap().unwrap().ended_at.is_some());
     }
 }
+
+#[tokio::test]
+async fn conformance_one_person_per_national_identifier() {
+    for e in engines().await {
+        let s = &e.store;
+        let mut tx = s.begin("u", None).await.unwrap();
+        tx.insert_persons(&[(Uuid::now_v7(), child("Асанов", "Эмир", "20903201500099"))])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = s.begin("u", None).await.unwrap();
+        let r = tx
+            .insert_persons(&[(Uuid::now_v7(), child("Асанов", "Эмир", "20903201500099"))])
+            .await;
+        assert!(
+            matches!(r, Err(StoreError::Duplicate("national_id"))),
+            "{}: {r:?}",
+            e.name
+        );
+        drop(tx);
+        // Persons without an identifier are many.
+        let mut a = child("Асанов", "Эмир", "x");
+        a.national_id = None;
+        let mut tx = s.begin("u", None).await.unwrap();
+        tx.insert_persons(&[(Uuid::now_v7(), a.clone()), (Uuid::now_v7(), a)])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(s.count(Table::Persons).await.unwrap(), 3, "{}", e.name);
+    }
+}

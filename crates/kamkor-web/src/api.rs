@@ -35,6 +35,18 @@ pub fn routes() -> Router<AppState> {
         .fallback(not_found)
 }
 
+/// The body-size limit answers in plain text; on the API it answers in the JSON error format.
+pub(crate) fn json_body_limit(res: Response) -> Response {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if res.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return error_json(StatusCode::PAYLOAD_TOO_LARGE, "too_long", Lang::Ru, None);
+    }
+    res
+}
+
 async fn not_found() -> Response {
     error_json(StatusCode::NOT_FOUND, "not_found", Lang::Ru, None)
 }

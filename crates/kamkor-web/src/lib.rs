@@ -87,7 +87,12 @@ async fn css() -> Response {
 
 /// Security headers on every answer: no inline script, no framing, no referrer, no sniffing.
 async fn security_headers(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
     let mut res = next.run(req).await;
+    if api {
+        // Errors raised by layers (the body limit) keep the API's JSON error format.
+        res = api::json_body_limit(res);
+    }
     let h = res.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &'static str| {
         h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));

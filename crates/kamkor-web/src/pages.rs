@@ -541,6 +541,13 @@ fn person_table(s: &AppState, rows: &[PersonRow]) -> Markup {
     }
 }
 
+/// A note that some linked records lie outside the user's territory (not shown).
+fn hidden_note(n: usize) -> Markup {
+    html! {
+        @if n > 0 { p.notice { (t(L, "hidden_linked")) " " (n) "." } }
+    }
+}
+
 /// "ПИН" or "СНИЛС": the profile's national identifier, named as people know it.
 fn nid_label(pr: &Profile) -> &'static str {
     t(L, &format!("person_national_id_{}", pr.meta.national_id))
@@ -740,6 +747,7 @@ async fn person_card(
                         }
                     }
                 }
+                (hidden_note(card.hidden))
                 section.card {
                     h2 { (t(L, "person_history")) }
                     (history(pr, &card.history, &card.actors, &labels))
@@ -1202,7 +1210,10 @@ async fn register_submit(
                     if let Ok(k) = idx.parse::<usize>()
                         && let Some((orig, _)) = kept.get(k)
                     {
-                        e.field = format!("relatives[{orig}]{}", &rest[idx.len()..]);
+                        e.field = format!(
+                            "relatives[{orig}]{}",
+                            rest.get(idx.len() + 1..).unwrap_or_default()
+                        );
                     }
                 }
             }
@@ -1434,6 +1445,7 @@ async fn family_card(
                         ul { @for c in &card.cases { li { a href={ "/cases/" (c.id) } { (c.number) } " — " (status_label(c.status)) } } }
                     }
                 }
+                (hidden_note(card.hidden))
                 section.card { h2 { (t(L, "person_history")) } (history(pr, &card.history, &card.actors, &labels)) }
             },
         ),
@@ -1744,6 +1756,7 @@ async fn case_card(
                         }
                     }
                 }
+                (hidden_note(card.hidden))
                 section.card { h2 { (t(L, "person_history")) } (history(pr, &card.history, &card.actors, &labels)) }
             },
         ),

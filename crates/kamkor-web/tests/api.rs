@@ -537,3 +537,237 @@ async fn one_time_password_must_be_changed_before_the_api_opens() {
         );
     }
 }
+
+/// Linked records (a relative's children, family members, a case's subject) outside the
+/// user's territory are not shown through an in-scope record.
+#[tokio::test]
+async fn linked_records_outside_the_scope_stay_hidden() {
+    for e in common::envs("tzhs-kg").await {
+        e.user("boss", &[Role::Supervisor], None).await;
+        e.user("issyk", &[Role::Specialist], Some("41702000000000"))
+            .await;
+        let boss = e.api_login("boss").await;
+        let ik = e.api_login("issyk").await;
+        // A child in Bishkek whose mother lives in Issyk-Kul.
+        let mut body = child_json("20903201500011", "male", "2015-03-09");
+        body["child"]["residence_territory"] = json!("41711201000000");
+        body["relatives"][0]["person"]["residence_territory"] = json!(ISSYK_KUL_AK_SUU);
+        body["family"]["territory"] = json!(ISSYK_KUL_AK_SUU);
+        let r = e.json("POST", "/api/v1/persons", Some(&boss), body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}: {}", e.engine, r.body);
+        let reg = r.json();
+        let child = reg["person_id"].as_str().unwrap();
+        let mother = reg["relative_ids"][0].as_str().unwrap();
+        let family = reg["family_id"].as_str().unwrap();
+        assert_eq!(
+            e.get(&format!("/api/v1/persons/{child}"), Some(&ik))
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        let m = e.get(&format!("/api/v1/persons/{mother}"), Some(&ik)).await;
+        assert_eq!(m.status, StatusCode::OK, "{}", e.engine);
+        assert!(
+            m.json()["relative_of"].as_array().unwrap().is_empty(),
+            "{}: {}",
+            e.engine,
+            m.body
+        );
+        assert!(
+            !m.body.contains("20903201500011"),
+            "the child's PIN must not leak"
+        );
+        let f = e
+            .get(&format!("/api/v1/families/{family}"), Some(&ik))
+            .await;
+        assert_eq!(f.status, StatusCode::OK);
+        assert!(
+            !f.body.contains("20903201500011"),
+            "{}: {}",
+            e.engine,
+            f.body
+        );
+        assert_eq!(
+            f.json()["members"].as_array().unwrap().len(),
+            1,
+            "only the mother"
+        );
+        // A case identified in Issyk-Kul on the Bishkek child: the case is readable, its
+        // subject is not.
+        let case = json!({
+            "subject_kind": "child", "subject_id": child, "identified_on": "2026-11-20",
+            "identification_territory": ISSYK_KUL_AK_SUU, "responsible_org": "opsd-41702205000000",
+        });
+        let c = e.json("POST", "/api/v1/cases", Some(&boss), case).await;
+        assert_eq!(c.status, StatusCode::CREATED, "{}: {}", e.engine, c.body);
+        let got = e
+            .get(
+                &format!("/api/v1/cases/{}", c.json()["id"].as_str().unwrap()),
+                Some(&ik),
+            )
+            .await;
+        assert_eq!(got.status, StatusCode::OK);
+        assert!(
+            got.json()["subject_person"].is_null(),
+            "{}: {}",
+            e.engine,
+            got.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn registration_and_cases_stay_inside_the_scope_and_the_rules() {
+    for e in common::envs("tzhs-kg").await {
+        e.user("issyk", &[Role::Specialist], Some("41702000000000"))
+            .await;
+        let ik = e.api_login("issyk").await;
+        // A relative or family placed outside the scope is refused, field by field.
+        let mut body = child_json("20903201500011", "male", "2015-03-09");
+        body["relatives"][0]["person"]["residence_territory"] = json!(CHUI_ALAMUDUN);
+        body["family"]["territory"] = json!(CHUI_ALAMUDUN);
+        let r = e.json("POST", "/api/v1/persons", Some(&ik), body).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}: {}",
+            e.engine,
+            r.body
+        );
+        let fields: Vec<String> = r.json()["error"]["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["field"].as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            fields.contains(&"relatives[0].person.residence_territory".to_string()),
+            "{fields:?}"
+        );
+        assert!(
+            fields.contains(&"family.territory".to_string()),
+            "{fields:?}"
+        );
+        assert_eq!(e.app.store.count(Table::Persons).await.unwrap(), 0);
+        // A correct registration; then cases that break the rules.
+        let reg = e
+            .json(
+                "POST",
+                "/api/v1/persons",
+                Some(&ik),
+                child_json("20903201500011", "male", "2015-03-09"),
+            )
+            .await
+            .json();
+        let child = reg["person_id"].as_str().unwrap().to_string();
+        let mother = reg["relative_ids"][0].as_str().unwrap().to_string();
+        let case = |subject: &str, date: &str, org: &str| {
+            json!({"subject_kind": "child", "subject_id": subject, "identified_on": date,
+                   "identification_territory": ISSYK_KUL_AK_SUU, "responsible_org": org})
+        };
+        let r = e
+            .json(
+                "POST",
+                "/api/v1/cases",
+                Some(&ik),
+                case(&mother, "2026-11-20", "opsd-41702205000000"),
+            )
+            .await;
+        assert_eq!(r.json()["error"]["code"], "not_a_subject", "{}", e.engine);
+        let r = e
+            .json(
+                "POST",
+                "/api/v1/cases",
+                Some(&ik),
+                case(&child, "2014-01-01", "opsd-41702205000000"),
+            )
+            .await;
+        assert_eq!(r.json()["error"]["code"], "before_birth");
+        let r = e
+            .json(
+                "POST",
+                "/api/v1/cases",
+                Some(&ik),
+                case(&child, "2026-11-20", "opsd-41711201000000"),
+            )
+            .await;
+        assert_eq!(r.json()["error"]["code"], "org_not_serving_territory");
+        assert_eq!(e.app.store.count(Table::Cases).await.unwrap(), 0);
+    }
+}
+
+#[tokio::test]
+async fn changing_the_password_ends_the_other_sessions() {
+    for e in common::envs("tzhs-kg").await {
+        e.user("spec", &[Role::Specialist], None).await;
+        let a = e.api_login("spec").await;
+        let b = e.api_login("spec").await;
+        let r = e
+            .json(
+                "POST",
+                "/api/v1/password",
+                Some(&a),
+                json!({"current": "correct horse battery staple", "new": "жёлтый автобус в Оше"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}: {}", e.engine, r.body);
+        assert_eq!(
+            e.get("/api/v1/me", Some(&a)).await.status,
+            StatusCode::OK,
+            "this session stays"
+        );
+        assert_eq!(
+            e.get("/api/v1/me", Some(&b)).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{}: the other one ends",
+            e.engine
+        );
+    }
+}
+
+#[tokio::test]
+async fn families_are_found_by_name_in_any_case() {
+    for e in common::envs("tzhs-kg").await {
+        e.user("spec", &[Role::Specialist], None).await;
+        let t = e.api_login("spec").await;
+        e.json(
+            "POST",
+            "/api/v1/persons",
+            Some(&t),
+            child_json("20903201500011", "male", "2015-03-09"),
+        )
+        .await;
+        for q in ["Токтогуловых", "токтогул", "ТОКТОГУЛ", "семья токтогуловых"]
+        {
+            let r = e
+                .get(
+                    &format!(
+                        "/api/v1/families?name={}",
+                        serde_urlencoded::to_string([("x", q)])
+                            .unwrap()
+                            .trim_start_matches("x=")
+                    ),
+                    Some(&t),
+                )
+                .await;
+            assert_eq!(
+                r.json()["items"].as_array().unwrap().len(),
+                1,
+                "{}: {q}",
+                e.engine
+            );
+        }
+        let r = e.get("/api/v1/families?name=%25_%25", Some(&t)).await;
+        assert!(
+            r.json()["items"].as_array().unwrap().is_empty(),
+            "wildcards are literal"
+        );
+        let long = "я".repeat(300);
+        assert_eq!(
+            e.get(&format!("/api/v1/families?name={long}"), Some(&t))
+                .await
+                .status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+}

@@ -489,3 +489,33 @@ async fn one_time_password_must_be_changed_first() {
         assert_eq!(e.page("/persons", &cookie).await.status, StatusCode::OK);
     }
 }
+
+#[tokio::test]
+async fn a_relative_error_is_shown_at_the_relative_field() {
+    for e in common::envs("tzhs-kg").await {
+        e.user("spec", &[Role::Specialist], None).await;
+        let (cookie, csrf) = e.page_login("spec").await;
+        let mut f = child_form(&csrf, "12105201400012", "Мамытова");
+        // The mother's PIN says "male".
+        f.push(("relatives[0].person.national_id", "21010198500001"));
+        f.push(("relatives[0].person.birth_date", "1985-10-10"));
+        let r = e.form("/register", Some(&cookie), &f).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", e.engine);
+        assert!(
+            r.body
+                .contains("href=\"#f-relatives-0--person-national-id\""),
+            "the summary links to the field"
+        );
+        let field = r
+            .body
+            .split("id=\"f-relatives-0--person-national-id\"")
+            .nth(1)
+            .expect("the field");
+        let field = &field[..field.find("</div>").unwrap_or(field.len())];
+        assert!(
+            field.contains("aria-invalid=\"true\"") && field.contains("ПИН не соответствует полу"),
+            "{field}"
+        );
+        assert_eq!(e.app.store.count(Table::Persons).await.unwrap(), 0);
+    }
+}

@@ -209,18 +209,40 @@ async fn generate_demo(app: &App, persons: usize, seed: u64) -> Result<()> {
         .count(kamkor_store::Table::Persons)
         .await
         .map_err(|e| anyhow!("{e}"))?;
+    let run: u32 = app
+        .store
+        .meta("demo_runs")
+        .await
+        .map_err(|e| anyhow!("{e}"))?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut last_report = Instant::now();
-    let summary = demo::generate(app, persons, seed.wrapping_add(existing as u64), |done| {
-        if last_report.elapsed().as_secs() >= 10 {
-            last_report = Instant::now();
-            eprintln!(
-                "  … {done} persons written ({:.0} s)",
-                started.elapsed().as_secs_f64()
-            );
-        }
-    })
+    let summary = demo::generate(
+        app,
+        persons,
+        seed.wrapping_add(existing as u64),
+        run,
+        |done| {
+            if last_report.elapsed().as_secs() >= 10 {
+                last_report = Instant::now();
+                eprintln!(
+                    "  … {done} persons written ({:.0} s)",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        },
+    )
     .await
     .map_err(|e| anyhow!("demo generation failed: {e}"))?;
+    let mut tx = app
+        .store
+        .begin("system", None)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    tx.set_meta("demo_runs", &(run + 1).to_string())
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    tx.commit().await.map_err(|e| anyhow!("{e}"))?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "Demo data: {} persons ({} {}), {} families, {} cases in {:.1} s ({:.0} persons/s).",
