@@ -395,6 +395,7 @@ async fn home(State(s): State<AppState>, auth: PageAuth) -> PageResult {
                         p.actions {
                             a.button href="/register" { (t(L, if child { "nav_register_child" } else { "nav_register_person" })) }
                             a.button.secondary href="/families/new" { (t(L, "nav_register_family")) }
+                            a.button.secondary href="/families" { (t(L, "family_search")) }
                         }
                     }
                     section.card {
