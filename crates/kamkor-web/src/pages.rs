@@ -957,7 +957,38 @@ async fn person_edit_submit(
 const MIN_RELATIVE_BLOCKS: usize = 2;
 const MAX_RELATIVE_BLOCKS: usize = 20;
 
-async fn register_form(State(s): State<AppState>, auth: PageAuth) -> Response {
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RegisterQuery {
+    /// Register a child into this existing family (the "add a child" button of a family card).
+    family_id: String,
+}
+
+async fn register_form(
+    State(s): State<AppState>,
+    auth: PageAuth,
+    Query(q): Query<RegisterQuery>,
+) -> Response {
+    if let Ok(fid) = Uuid::parse_str(q.family_id.trim())
+        && let Ok(card) = s.app.family_card(&auth.ctx, fid).await
+    {
+        let first = card.members.first().map(|(_, p)| p.data.clone());
+        let r = ChildRegistration {
+            child: PersonDraft {
+                surname: first
+                    .as_ref()
+                    .map(|p| p.surname.clone())
+                    .unwrap_or_default(),
+                residence_territory: card.family.data.territory.clone().unwrap_or_default(),
+                address: card.family.data.address.clone().unwrap_or_default(),
+                ..Default::default()
+            },
+            family_id: fid.to_string(),
+            family: Some(FamilyDraft::default()),
+            relatives: vec![RelativeDraft::default()],
+        };
+        return register_page(&s, &auth, &r, "existing", &Problems::default(), 1);
+    }
     let r = ChildRegistration {
         family: Some(FamilyDraft::default()),
         relatives: vec![
@@ -1415,7 +1446,10 @@ async fn family_card(
             html! {
                 div.title-row {
                     h1 { (card.family.data.name) }
-                    p.actions { a.button href={ "/cases/new?subject_kind=family&subject_id=" (id) } { (t(L, "family_open_case")) } }
+                    p.actions {
+                        a.button.secondary href={ "/register?family_id=" (id) } { (t(L, "family_add_child")) }
+                        a.button href={ "/cases/new?subject_kind=family&subject_id=" (id) } { (t(L, "family_open_case")) }
+                    }
                 }
                 section.card {
                     dl.facts {

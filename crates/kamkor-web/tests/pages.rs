@@ -519,3 +519,62 @@ async fn a_relative_error_is_shown_at_the_relative_field() {
         assert_eq!(e.app.store.count(Table::Persons).await.unwrap(), 0);
     }
 }
+
+#[tokio::test]
+async fn add_a_child_to_an_existing_family_from_its_card() {
+    for e in common::envs("tzhs-kg").await {
+        e.user("spec", &[Role::Specialist], None).await;
+        let (cookie, csrf) = e.page_login("spec").await;
+        let card_path = e
+            .form(
+                "/register",
+                Some(&cookie),
+                &child_form(&csrf, "12105201400012", "Мамытова"),
+            )
+            .await
+            .location();
+        let card = e.page(&card_path, &cookie).await;
+        let family = card
+            .body
+            .split("href=\"/families/")
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap_or_default())
+            .find(|id| id.len() == 36)
+            .expect("a family link on the card")
+            .to_string();
+        let fcard = e.page(&format!("/families/{family}"), &cookie).await;
+        assert!(
+            fcard
+                .body
+                .contains(&format!("/register?family_id={family}")),
+            "{}",
+            e.engine
+        );
+        let form = e
+            .page(&format!("/register?family_id={family}"), &cookie)
+            .await;
+        assert!(
+            form.body.contains(&format!("value=\"{family}\"")),
+            "the family is filled in"
+        );
+        let fields = vec![
+            ("_csrf", csrf.as_str()),
+            ("relatives_count", "1"),
+            ("child.surname", "Мамытов"),
+            ("child.given_name", "Эмир"),
+            ("child.sex", "male"),
+            ("child.birth_date", "2018-02-01"),
+            ("child.residence_territory", TERRITORY),
+            ("family_mode", "existing"),
+            ("family_id", family.as_str()),
+        ];
+        let r = e.form("/register", Some(&cookie), &fields).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}: {}", e.engine, r.body);
+        let fcard = e.page(&format!("/families/{family}"), &cookie).await;
+        assert!(
+            fcard.body.contains("Мамытов Эмир") && fcard.body.contains("Мамытова Айпери"),
+            "{}",
+            e.engine
+        );
+    }
+}
