@@ -477,24 +477,7 @@ async fn reentry_yugra_registers_a_released_person_with_snils() {
 #[tokio::test]
 async fn one_time_password_must_be_changed_before_the_api_opens() {
     for e in common::envs("tzhs-kg").await {
-        let today = kamkor_store::now_utc().date();
-        let (_, otp) = e
-            .app
-            .create_user(
-                "test",
-                &kamkor_app::NewUser {
-                    login: "newbie".into(),
-                    full_name: "Новый".into(),
-                    roles: vec![Role::Specialist],
-                    organisation: String::new(),
-                    scope_territory: None,
-                    valid_from: today,
-                    valid_until: None,
-                    password: None,
-                },
-            )
-            .await
-            .unwrap();
+        let otp = e.user_with_one_time_password("newbie").await;
         let r = e
             .json(
                 "POST",

@@ -411,24 +411,7 @@ async fn logout_ends_the_session() {
 #[tokio::test]
 async fn one_time_password_must_be_changed_first() {
     for e in common::envs("tzhs-kg").await {
-        let today = kamkor_store::now_utc().date();
-        let (_, otp) = e
-            .app
-            .create_user(
-                "test",
-                &kamkor_app::NewUser {
-                    login: "newbie".into(),
-                    full_name: "Новый специалист".into(),
-                    roles: vec![Role::Specialist],
-                    organisation: String::new(),
-                    scope_territory: None,
-                    valid_from: today,
-                    valid_until: None,
-                    password: None,
-                },
-            )
-            .await
-            .unwrap();
+        let otp = e.user_with_one_time_password("newbie").await;
         let r = e
             .form("/login", None, &[("login", "newbie"), ("password", &otp)])
             .await;

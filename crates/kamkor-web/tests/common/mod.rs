@@ -93,6 +93,30 @@ impl Resp {
 }
 
 impl Env {
+    /// A specialist created the way an administrator does it: with a one-time password,
+    /// which is returned.
+    pub async fn user_with_one_time_password(&self, login: &str) -> String {
+        let today = kamkor_store::now_utc().date();
+        let (_, otp) = self
+            .app
+            .create_user(
+                "test",
+                &NewUser {
+                    login: login.into(),
+                    full_name: format!("Новый {login}"),
+                    roles: vec![Role::Specialist],
+                    organisation: String::new(),
+                    scope_territory: None,
+                    valid_from: today,
+                    valid_until: None,
+                    password: None,
+                },
+            )
+            .await
+            .expect("create user");
+        otp
+    }
+
     pub async fn user(&self, login: &str, roles: &[Role], scope: Option<&str>) -> String {
         let today = kamkor_store::now_utc().date();
         let (_, pw) = self
