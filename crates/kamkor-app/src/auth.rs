@@ -191,22 +191,45 @@ impl App {
         }
         let user = self.store.user_by_login(&login).await?;
         let Some(user) = user else {
-            let _ = verify_password(password, DUMMY_HASH);
+            check_password(password, DUMMY_HASH).await;
             return Err(LoginError::BadCredentials);
         };
-        let hash = user.password_hash.clone();
-        let pw = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash))
-            .await
-            .unwrap_or(false);
         let now = now_utc();
-        if !ok {
+        // A temporarily locked account is refused without looking at the password, with the
+        // same answer as a wrong one.
+        let (_, locked_until) = self.store.login_failures(&user.id).await?;
+        if locked_until
+            .as_deref()
+            .and_then(kamkor_store::parse_ts)
+            .is_some_and(|until| until > now)
+        {
+            check_password(password, DUMMY_HASH).await;
             let mut tx = self.store.begin(&user.id, None).await?;
-            tx.record_event("login_failed", "user", &user.id, None)
+            tx.record_event("login_refused_locked", "user", &user.id, None)
                 .await?;
             tx.commit().await?;
             return Err(LoginError::BadCredentials);
         }
+        if !check_password(password, &user.password_hash).await {
+            let failures = self.store.record_login_failure(&user.id, &ts(now)).await?;
+            let throttle = kamkor_domain::policy::login_throttle(failures);
+            let mut tx = self.store.begin(&user.id, None).await?;
+            tx.record_event(
+                "login_failed",
+                "user",
+                &user.id,
+                Some(serde_json::json!({"failures": failures})),
+            )
+            .await?;
+            tx.commit().await?;
+            if let Some(minutes) = throttle.lock_minutes {
+                let until = now + time::Duration::minutes(i64::from(minutes));
+                self.store.lock_login(&user.id, &ts(until)).await?;
+            }
+            tokio::time::sleep(self.config.login_delay_unit * throttle.delay_units).await;
+            return Err(LoginError::BadCredentials);
+        }
+        self.store.clear_login_failures(&user.id).await?;
         let actor = crate::actor_of(&user);
         if crate::account_lapsed(&actor, now.date()) {
             return Err(LoginError::Inactive);
@@ -287,6 +310,14 @@ impl App {
     }
 }
 
+/// Verify off the async threads (argon2 takes tens of milliseconds by design).
+async fn check_password(password: &str, hash: &str) -> bool {
+    let (pw, hash) = (password.to_string(), hash.to_string());
+    tokio::task::spawn_blocking(move || verify_password(&pw, &hash))
+        .await
+        .unwrap_or(false)
+}
+
 /// A valid argon2id hash of a random string, verified against when the login is unknown.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2pW0mJpL3p2m4T5rbXh0bH0m6ZbVQm8o2b0O3Yx0c1Q";
 
@@ -315,6 +346,12 @@ mod tests {
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("wrong", &h));
         assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn the_dummy_hash_is_a_real_argon2id_hash() {
+        // An unknown login must cost as much as a known one.
+        assert!(argon2::password_hash::phc::PasswordHash::new(DUMMY_HASH).is_ok());
     }
 
     #[test]

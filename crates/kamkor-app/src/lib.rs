@@ -107,6 +107,8 @@ pub struct AppConfig {
     pub session_idle: Duration,
     /// Absolute session lifetime.
     pub session_max: Duration,
+    /// Unit of the delay after repeated failed logins (see `policy::login_throttle`).
+    pub login_delay_unit: std::time::Duration,
 }
 
 impl Default for AppConfig {
@@ -114,6 +116,7 @@ impl Default for AppConfig {
         AppConfig {
             session_idle: Duration::minutes(30),
             session_max: Duration::hours(12),
+            login_delay_unit: std::time::Duration::from_secs(1),
         }
     }
 }

@@ -212,6 +212,36 @@ fn decide_role(actor: &Actor, role: Role, action: Action, target: &Target) -> De
     Allow
 }
 
+/// What repeated failed logins cost: a growing delay before the answer and, from the fifth
+/// failure on, a temporary lock of the account (FSTEC guidance for state systems: lock after
+/// 3–10 failures for 3–60 minutes; REFERENCE B.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginThrottle {
+    /// Delay before answering, in units (the application sets the unit, one second by default).
+    pub delay_units: u32,
+    /// Lock the account for this many minutes.
+    pub lock_minutes: Option<u32>,
+}
+
+/// The throttle after `failures` consecutive failed logins.
+pub fn login_throttle(failures: i64) -> LoginThrottle {
+    let delay_units = match failures {
+        i64::MIN..=2 => 0,
+        3 => 1,
+        4 => 2,
+        _ => 4,
+    };
+    let lock_minutes = match failures {
+        i64::MIN..=4 => None,
+        5..=9 => Some(15),
+        _ => Some(60),
+    };
+    LoginThrottle {
+        delay_units,
+        lock_minutes,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +344,25 @@ mod tests {
         assert_eq!(
             decide(&a, Action::ReadRecord, &Target::in_scope(true), NOW),
             Decision::Deny(DenyReason::AccountInactive)
+        );
+    }
+
+    #[test]
+    fn failed_logins_slow_down_then_lock() {
+        assert_eq!(
+            login_throttle(1),
+            LoginThrottle {
+                delay_units: 0,
+                lock_minutes: None
+            }
+        );
+        assert_eq!(login_throttle(3).delay_units, 1);
+        assert_eq!(login_throttle(4).lock_minutes, None);
+        assert_eq!(login_throttle(5).lock_minutes, Some(15));
+        assert_eq!(login_throttle(12).lock_minutes, Some(60));
+        assert!(
+            (0..50).map(login_throttle).all(|t| t.delay_units <= 4),
+            "the delay is bounded"
         );
     }
 

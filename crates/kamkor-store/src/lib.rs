@@ -658,6 +658,51 @@ impl Store {
         Ok(())
     }
 
+    /// Consecutive failed logins of an account and the end of its temporary lock, if any.
+    pub async fn login_failures(&self, user_id: &str) -> Result<(i64, Option<String>)> {
+        let row =
+            sqlx::query("SELECT failures, locked_until FROM login_failures WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match row {
+            Some(r) => (r.try_get::<i64, _>(0)?, r.try_get::<Option<String>, _>(1)?),
+            None => (0, None),
+        })
+    }
+
+    /// Count one more failed login; returns the number of consecutive failures.
+    pub async fn record_login_failure(&self, user_id: &str, at: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO login_failures (user_id, failures, last_failure_at) VALUES ($1, 1, $2) \
+             ON CONFLICT (user_id) DO UPDATE SET failures = login_failures.failures + 1, \
+             last_failure_at = excluded.last_failure_at RETURNING failures",
+        )
+        .bind(user_id)
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>(0)?)
+    }
+
+    pub async fn lock_login(&self, user_id: &str, until: &str) -> Result<()> {
+        sqlx::query("UPDATE login_failures SET locked_until = $1 WHERE user_id = $2")
+            .bind(until)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forget failed logins (after a successful one, or when an administrator unlocks).
+    pub async fn clear_login_failures(&self, user_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM login_failures WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// End every open session of a user but one (after a password change).
     pub async fn end_user_sessions(
         &self,

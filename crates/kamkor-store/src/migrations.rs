@@ -25,10 +25,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_unique_ids_family_search.sql"),
         postgres: include_str!("../migrations/postgres/0002_unique_ids_family_search.sql"),
     },
+    Migration {
+        version: 3,
+        name: "login_failures",
+        sqlite: include_str!("../migrations/sqlite/0003_login_failures.sql"),
+        postgres: include_str!("../migrations/postgres/0003_login_failures.sql"),
+    },
 ];
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 async fn ensure_table(pool: &AnyPool) -> Result<()> {
     sqlx::raw_sql(

@@ -754,3 +754,68 @@ async fn families_are_found_by_name_in_any_case() {
         );
     }
 }
+
+/// Repeated failed logins lock the account for a while; the answer stays the same as for a
+/// wrong password, so the lock reveals nothing.
+#[tokio::test]
+async fn repeated_failed_logins_lock_the_account_for_a_while() {
+    for e in common::envs("tzhs-kg").await {
+        e.user("spec", &[Role::Specialist], None).await;
+        let wrong = || json!({"login": "spec", "password": "not the password"});
+        let mut first = None;
+        for _ in 0..5 {
+            let r = e.json("POST", "/api/v1/login", None, wrong()).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+            first.get_or_insert(r.body);
+        }
+        let r = e
+            .json(
+                "POST",
+                "/api/v1/login",
+                None,
+                json!({"login": "spec", "password": "correct horse battery staple"}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "{}: locked even with the right password",
+            e.engine
+        );
+        assert_eq!(Some(r.body), first, "the same answer as a wrong password");
+        let user = e.app.store.user_by_login("spec").await.unwrap().unwrap();
+        let (failures, until) = e.app.store.login_failures(&user.id).await.unwrap();
+        assert_eq!(failures, 5);
+        assert!(until.is_some());
+        // When the lock has run out, the right password works and the count starts again.
+        e.app
+            .store
+            .lock_login(&user.id, "2000-01-01T00:00:00.000Z")
+            .await
+            .unwrap();
+        let r = e
+            .json(
+                "POST",
+                "/api/v1/login",
+                None,
+                json!({"login": "spec", "password": "correct horse battery staple"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", e.engine);
+        assert_eq!(e.app.store.login_failures(&user.id).await.unwrap().0, 0);
+        // Failed logins and the refusal are in the change history of the account.
+        let log = e
+            .app
+            .store
+            .changes_for("user", uuid::Uuid::parse_str(&user.id).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(log.iter().filter(|c| c.action == "login_failed").count(), 5);
+        assert_eq!(
+            log.iter()
+                .filter(|c| c.action == "login_refused_locked")
+                .count(),
+            1
+        );
+    }
+}

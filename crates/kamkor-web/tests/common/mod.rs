@@ -53,7 +53,12 @@ async fn make(
     dir: Option<tempfile::TempDir>,
 ) -> Env {
     store.migrate().await.expect("migrate");
-    let app = App::new(store, profile(profile_name), AppConfig::default());
+    // No real waiting after failed logins in tests; the count and the lock still apply.
+    let config = AppConfig {
+        login_delay_unit: std::time::Duration::ZERO,
+        ..AppConfig::default()
+    };
+    let app = App::new(store, profile(profile_name), config);
     app.bind_profile().await.expect("bind profile");
     let router = kamkor_web::router(app.clone(), kamkor_web::WebConfig::default());
     Env {
