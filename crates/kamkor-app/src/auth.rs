@@ -266,6 +266,28 @@ impl App {
         Ok(())
     }
 
+    /// End every session of the user, this one included ("log out everywhere": a phone left
+    /// in a district office, a shared computer).
+    pub async fn logout_everywhere(&self, ctx: &Ctx) -> AppResult<u64> {
+        let ended = self
+            .store
+            .end_user_sessions(&ctx.user.id, None, &ts(now_utc()))
+            .await?;
+        let mut tx = self
+            .store
+            .begin(&ctx.user.id, ctx.request_id.as_deref())
+            .await?;
+        tx.record_event(
+            "logout_everywhere",
+            "user",
+            &ctx.user.id,
+            Some(serde_json::json!({"sessions": ended})),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
     /// Change one's own password (required after a one-time password).
     pub async fn change_password(
         &self,

@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/login", post(login))
         .route("/logout", post(logout))
+        .route("/logout-all", post(logout_all))
         .route("/me", get(me))
         .route("/password", post(change_password))
         .route("/profile", get(profile))
@@ -183,6 +184,11 @@ async fn login(State(s): State<AppState>, JsonBody(b): JsonBody<LoginBody>) -> A
 async fn logout(State(s): State<AppState>, auth: ApiAuth) -> ApiResult {
     s.app.logout(&auth.ctx, &auth.token).await.map_err(err)?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn logout_all(State(s): State<AppState>, auth: ApiAuth) -> ApiResult {
+    let ended = s.app.logout_everywhere(&auth.ctx).await.map_err(err)?;
+    Ok(Json(json!({"sessions_ended": ended})).into_response())
 }
 
 fn user_json(u: &kamkor_store::UserRow) -> Value {

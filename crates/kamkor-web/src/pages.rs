@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(login_form).post(login_submit))
         .route("/logout", axum::routing::post(logout))
+        .route("/logout-all", axum::routing::post(logout_all))
         .route("/password", get(password_form).post(password_submit))
         .route("/persons", get(persons))
         .route("/persons/{id}", get(person_card))
@@ -296,6 +297,22 @@ async fn logout(
         .into_response())
 }
 
+async fn logout_all(
+    State(s): State<AppState>,
+    auth: PageAuth,
+    Form(f): Form<Vec<(String, String)>>,
+) -> PageResult {
+    if !FormData(f).csrf_ok(&auth) {
+        return Err(csrf_failed());
+    }
+    s.app.logout_everywhere(&auth.ctx).await.map_err(pe)?;
+    Ok((
+        [(header::SET_COOKIE, clear_cookie(s.config.secure_cookies))],
+        Redirect::to("/login?ended=1"),
+    )
+        .into_response())
+}
+
 fn password_page(s: &AppState, auth: &PageAuth, problems: &Problems, done: bool) -> Response {
     let mut p = page(s, t(L, "password_title"), Some(auth));
     let flash = t(L, "password_changed");
@@ -326,6 +343,16 @@ fn password_page(s: &AppState, auth: &PageAuth, problems: &Problems, done: bool)
                         (text_input(L, problems, Input { name: "new", label: t(L, "password_new"), value: "", kind: "password", required: true, hint: Some(t(L, "password_hint")), autocomplete: Some("new-password") }))
                         (text_input(L, problems, Input { name: "repeat", label: t(L, "password_repeat"), value: "", kind: "password", required: true, hint: None, autocomplete: Some("new-password") }))
                         button.primary type="submit" { (t(L, "password_submit")) }
+                    }
+                }
+                @if !auth.ctx.user.must_change_password {
+                    div.narrow.card {
+                        h2 { (t(L, "logout_all_title")) }
+                        p { (t(L, "logout_all_text")) }
+                        form method="post" action="/logout-all" {
+                            (hidden_csrf(&auth.session.csrf_token))
+                            button.secondary type="submit" { (t(L, "logout_all_submit")) }
+                        }
                     }
                 }
             },

@@ -561,3 +561,34 @@ async fn add_a_child_to_an_existing_family_from_its_card() {
         );
     }
 }
+
+#[tokio::test]
+async fn log_out_everywhere_ends_every_session() {
+    for e in common::envs("tzhs-kg").await {
+        e.user("spec", &[Role::Specialist], None).await;
+        let (c1, csrf1) = e.page_login("spec").await;
+        let (c2, _) = e.page_login("spec").await;
+        let token = e.api_login("spec").await;
+        let page = e.page("/password", &c1).await;
+        assert!(page.body.contains("action=\"/logout-all\""));
+        assert_eq!(
+            e.form("/logout-all", Some(&c1), &[]).await.status,
+            StatusCode::FORBIDDEN,
+            "needs the CSRF token"
+        );
+        let r = e.form("/logout-all", Some(&c1), &[("_csrf", &csrf1)]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        for c in [&c1, &c2] {
+            assert_eq!(
+                e.page("/", c).await.status,
+                StatusCode::SEE_OTHER,
+                "{}",
+                e.engine
+            );
+        }
+        assert_eq!(
+            e.get("/api/v1/me", Some(&token)).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
