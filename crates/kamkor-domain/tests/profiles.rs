@@ -7,60 +7,9 @@ use std::collections::BTreeMap;
 use kamkor_domain::profile::{PROFILE_FILES, Profile, ProfileError};
 use time::macros::date;
 
-type Texts = [(&'static str, &'static str); 5];
+mod common;
 
-const KG: Texts = [
-    (
-        "profile.toml",
-        include_str!("../../../profiles/tzhs-kg/profile.toml"),
-    ),
-    (
-        "territories.toml",
-        include_str!("../../../profiles/tzhs-kg/territories.toml"),
-    ),
-    (
-        "organisations.toml",
-        include_str!("../../../profiles/tzhs-kg/organisations.toml"),
-    ),
-    (
-        "classifiers.toml",
-        include_str!("../../../profiles/tzhs-kg/classifiers.toml"),
-    ),
-    (
-        "forms.toml",
-        include_str!("../../../profiles/tzhs-kg/forms.toml"),
-    ),
-];
-
-const YUGRA: Texts = [
-    (
-        "profile.toml",
-        include_str!("../../../profiles/reentry-yugra/profile.toml"),
-    ),
-    (
-        "territories.toml",
-        include_str!("../../../profiles/reentry-yugra/territories.toml"),
-    ),
-    (
-        "organisations.toml",
-        include_str!("../../../profiles/reentry-yugra/organisations.toml"),
-    ),
-    (
-        "classifiers.toml",
-        include_str!("../../../profiles/reentry-yugra/classifiers.toml"),
-    ),
-    (
-        "forms.toml",
-        include_str!("../../../profiles/reentry-yugra/forms.toml"),
-    ),
-];
-
-fn files(texts: &Texts) -> BTreeMap<String, String> {
-    texts
-        .iter()
-        .map(|(name, text)| (name.to_string(), text.to_string()))
-        .collect()
-}
+use common::{KG, YUGRA, files};
 
 fn load(name: &str, files: &BTreeMap<String, String>) -> Result<Profile, ProfileError> {
     Profile::from_texts(&format!("profiles/{name}"), files)

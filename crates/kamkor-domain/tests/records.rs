@@ -1,6 +1,6 @@
 //! Record validation against the real tzhs-kg profile (seed 000 §18).
 
-use std::collections::BTreeMap;
+mod common;
 
 use kamkor_domain::profile::Profile;
 use kamkor_domain::records::{
@@ -11,32 +11,7 @@ use serde_json::json;
 use time::macros::date;
 
 fn kg() -> Profile {
-    let files: BTreeMap<String, String> = [
-        (
-            "profile.toml",
-            include_str!("../../../profiles/tzhs-kg/profile.toml"),
-        ),
-        (
-            "territories.toml",
-            include_str!("../../../profiles/tzhs-kg/territories.toml"),
-        ),
-        (
-            "organisations.toml",
-            include_str!("../../../profiles/tzhs-kg/organisations.toml"),
-        ),
-        (
-            "classifiers.toml",
-            include_str!("../../../profiles/tzhs-kg/classifiers.toml"),
-        ),
-        (
-            "forms.toml",
-            include_str!("../../../profiles/tzhs-kg/forms.toml"),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    Profile::from_texts("profiles/tzhs-kg", &files).expect("profile")
+    Profile::from_texts("profiles/tzhs-kg", &common::files(&common::KG)).expect("profile")
 }
 
 const TODAY: time::Date = date!(2026 - 11 - 25);
