@@ -7,6 +7,8 @@ use kamkor_domain::policy::Role;
 use kamkor_domain::records::{self, Problems};
 use kamkor_store::{SessionRow, StoreError, UserRow, now_utc, ts};
 use sha2::{Digest, Sha256};
+use std::net::IpAddr;
+
 use time::Date;
 use uuid::Uuid;
 
@@ -68,6 +70,13 @@ pub enum LoginError {
     BadCredentials,
     #[error("the account is not active")]
     Inactive,
+    /// The password was right; the account has a second factor and no code was given.
+    #[error("a code from the authenticator app is needed")]
+    SecondFactorRequired,
+    #[error("wrong or already used code")]
+    SecondFactorWrong,
+    #[error("not from an allowed network")]
+    NetworkNotAllowed,
     #[error(transparent)]
     App(#[from] AppError),
 }
@@ -175,6 +184,8 @@ impl App {
             active: true,
             must_change_password: must_change,
             created_at: ts(now_utc()),
+            status: "active".into(),
+            ..UserRow::default()
         };
         let mut tx = self.store.begin(actor, None).await?;
         tx.insert_user(&row).await?;
@@ -182,9 +193,17 @@ impl App {
         Ok((row, password))
     }
 
-    /// Check credentials and open a session. The same answer for an unknown login and a wrong
-    /// password, and a hash computed either way, so that logins cannot be probed.
-    pub async fn login(&self, login: &str, password: &str) -> Result<Login, LoginError> {
+    /// Check credentials (and the second factor when the account has one) and open a session.
+    /// The same answer for an unknown login and a wrong password, and a hash computed either
+    /// way, so that logins cannot be probed; nothing about the account is said before the
+    /// password is right.
+    pub async fn login(
+        &self,
+        login: &str,
+        password: &str,
+        second_factor: Option<&str>,
+        ip: Option<IpAddr>,
+    ) -> Result<Login, LoginError> {
         let login = login.trim().to_lowercase();
         if login.len() > 64 || password.len() > 1024 {
             return Err(LoginError::BadCredentials);
@@ -204,36 +223,46 @@ impl App {
             .is_some_and(|until| until > now)
         {
             check_password(password, DUMMY_HASH).await;
-            let mut tx = self.store.begin(&user.id, None).await?;
-            tx.record_event("login_refused_locked", "user", &user.id, None)
+            self.login_event(&user.id, "login_refused_locked", None)
                 .await?;
-            tx.commit().await?;
             return Err(LoginError::BadCredentials);
         }
         if !check_password(password, &user.password_hash).await {
-            let failures = self.store.record_login_failure(&user.id, &ts(now)).await?;
-            let throttle = kamkor_domain::policy::login_throttle(failures);
-            let mut tx = self.store.begin(&user.id, None).await?;
-            tx.record_event(
-                "login_failed",
-                "user",
-                &user.id,
-                Some(serde_json::json!({"failures": failures})),
-            )
-            .await?;
-            tx.commit().await?;
-            if let Some(minutes) = throttle.lock_minutes {
-                let until = now + time::Duration::minutes(i64::from(minutes));
-                self.store.lock_login(&user.id, &ts(until)).await?;
-            }
-            tokio::time::sleep(self.config.login_delay_unit * throttle.delay_units).await;
+            self.login_failed(&user.id, "login_failed", now).await?;
             return Err(LoginError::BadCredentials);
         }
-        self.store.clear_login_failures(&user.id).await?;
         let actor = crate::actor_of(&user);
         if crate::account_lapsed(&actor, now.date()) {
+            self.login_event(
+                &user.id,
+                "login_refused_inactive",
+                Some(serde_json::json!({"status": user.status})),
+            )
+            .await?;
             return Err(LoginError::Inactive);
         }
+        if !self.network_allowed(&user.organisation, ip).await? {
+            self.login_event(&user.id, "login_refused_network", None)
+                .await?;
+            return Err(LoginError::NetworkNotAllowed);
+        }
+        if let Some(secret) = &user.totp_secret {
+            let typed = second_factor.unwrap_or("").trim();
+            if typed.is_empty() {
+                return Err(LoginError::SecondFactorRequired);
+            }
+            let step = crate::totp::matching_step(secret, typed, now);
+            let fresh = match step {
+                Some(step) => self.store.use_totp_step(&user.id, step).await?,
+                None => false,
+            };
+            if !fresh {
+                self.login_failed(&user.id, "login_failed_second_factor", now)
+                    .await?;
+                return Err(LoginError::SecondFactorWrong);
+            }
+        }
+        self.store.clear_login_failures(&user.id).await?;
         let token = random_token()?;
         let csrf = random_token()?;
         let s = SessionRow {
@@ -246,10 +275,44 @@ impl App {
             ended_at: None,
         };
         self.store.create_session(&s).await?;
-        let mut tx = self.store.begin(&user.id, None).await?;
-        tx.record_event("login", "user", &user.id, None).await?;
-        tx.commit().await?;
+        self.login_event(&user.id, "login", None).await?;
         Ok(Login { token, csrf, user })
+    }
+
+    async fn login_event(
+        &self,
+        user_id: &str,
+        action: &str,
+        detail: Option<serde_json::Value>,
+    ) -> Result<(), LoginError> {
+        let mut tx = self.store.begin(user_id, None).await?;
+        tx.record_event(action, "user", user_id, detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Count a failed login, record it, lock the account after too many, and make the
+    /// caller wait the growing delay (seed 000 §17; FSTEC guidance, REFERENCE B.7).
+    async fn login_failed(
+        &self,
+        user_id: &str,
+        action: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<(), LoginError> {
+        let failures = self.store.record_login_failure(user_id, &ts(now)).await?;
+        let throttle = kamkor_domain::policy::login_throttle(failures);
+        self.login_event(
+            user_id,
+            action,
+            Some(serde_json::json!({"failures": failures})),
+        )
+        .await?;
+        if let Some(minutes) = throttle.lock_minutes {
+            let until = now + time::Duration::minutes(i64::from(minutes));
+            self.store.lock_login(user_id, &ts(until)).await?;
+        }
+        tokio::time::sleep(self.config.login_delay_unit * throttle.delay_units).await;
+        Ok(())
     }
 
     pub async fn logout(&self, ctx: &Ctx, token: &str) -> AppResult<()> {
@@ -300,14 +363,8 @@ impl App {
         if !verify_password(current, &ctx.user.password_hash) {
             p.push("current", "wrong_password");
         }
-        if new.chars().count() < 10 {
-            p.push("new", "password_too_short");
-        } else if new.chars().count() > 256 {
-            p.push("new", "too_long");
-        } else if new.to_lowercase().contains(&ctx.user.login) {
-            p.push("new", "password_contains_login");
-        } else if COMMON_PASSWORDS.contains(&new.to_lowercase().as_str()) {
-            p.push("new", "password_too_common");
+        if let Some(problem) = password_problem(new, &ctx.user.login) {
+            p.push("new", problem);
         } else if new == current {
             p.push("new", "password_unchanged");
         }
@@ -332,6 +389,15 @@ impl App {
     }
 }
 
+/// Compare two hex digests without an early exit.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 /// Verify off the async threads (argon2 takes tens of milliseconds by design).
 async fn check_password(password: &str, hash: &str) -> bool {
     let (pw, hash) = (password.to_string(), hash.to_string());
@@ -343,19 +409,100 @@ async fn check_password(password: &str, hash: &str) -> bool {
 /// A valid argon2id hash of a random string, verified against when the login is unknown.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2pW0mJpL3p2m4T5rbXh0bH0m6ZbVQm8o2b0O3Yx0c1Q";
 
-/// A few of the most common passwords (the accounts issue brings a longer list).
+/// Common passwords of ten characters or more (leaked-password lists, plus Russian and
+/// Kyrgyz keyboard runs): rejected whatever their length.
 const COMMON_PASSWORDS: &[&str] = &[
     "1234567890",
     "12345678910",
+    "123456789a",
+    "a123456789",
+    "0123456789",
+    "1234567890q",
     "qwertyuiop",
+    "qwertyuiop[]",
+    "asdfghjkl;",
+    "zxcvbnm,./",
+    "qwerty1234",
+    "qwerty12345",
+    "qwerty123456",
+    "1q2w3e4r5t",
+    "1q2w3e4r5t6y",
+    "q1w2e3r4t5",
+    "zaq12wsxcde3",
+    "1qaz2wsx3edc",
+    "password12",
     "password123",
     "password1234",
-    "1q2w3e4r5t",
-    "qwerty12345",
+    "passw0rd123",
+    "p@ssw0rd123",
     "0987654321",
     "1111111111",
+    "2222222222",
+    "0000000000",
+    "9999999999",
+    "1122334455",
+    "1234512345",
     "administrator",
+    "admin12345",
+    "admin123456",
+    "welcome123",
+    "iloveyou12",
+    "letmein123",
+    "football123",
+    "princess123",
+    "sunshine123",
+    "monkey12345",
+    "dragon12345",
+    "master12345",
+    "йцукенгшщз",
+    "йцукенгшщзхъ",
+    "фывапролдж",
+    "ячсмитьбю",
+    "пароль1234",
+    "пароль12345",
+    "парольпароль",
+    "1234567890й",
+    "qwertyqwerty",
+    "abcdefghij",
+    "abcd123456",
+    "aaaaaaaaaa",
+    "changeme123",
+    "kyrgyzstan1",
+    "kyrgyzstan123",
+    "bishkek123",
+    "bishkek2024",
+    "bishkek2025",
+    "bishkek2026",
+    "russia12345",
+    "moscow12345",
+    "surgut12345",
+    "yugra12345",
+    "kamkor12345",
+    "password2024",
+    "password2025",
+    "password2026",
+    "qwerty2025",
+    "qwerty2026",
 ];
+
+/// What is wrong with a new password, if anything: length over complexity (NIST SP 800-63B),
+/// not the login, not a common one.
+pub fn password_problem(new: &str, login: &str) -> Option<&'static str> {
+    let lower = new.to_lowercase();
+    if new.chars().count() < 10 {
+        Some("password_too_short")
+    } else if new.chars().count() > 256 {
+        Some("too_long")
+    } else if !login.is_empty() && lower.contains(&login.to_lowercase()) {
+        Some("password_contains_login")
+    } else if COMMON_PASSWORDS.contains(&lower.as_str())
+        || lower.chars().all(|c| lower.starts_with(c))
+    {
+        Some("password_too_common")
+    } else {
+        None
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -383,6 +530,32 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 64);
         assert_ne!(token_hash(&a), a);
+    }
+
+    #[test]
+    fn password_policy_prefers_length_and_refuses_the_obvious() {
+        assert_eq!(
+            password_problem("short", "anna"),
+            Some("password_too_short")
+        );
+        assert_eq!(
+            password_problem("my-anna-password", "anna"),
+            Some("password_contains_login")
+        );
+        assert_eq!(
+            password_problem("Qwertyuiop", "x"),
+            Some("password_too_common")
+        );
+        assert_eq!(
+            password_problem("йцукенгшщз", "x"),
+            Some("password_too_common")
+        );
+        assert_eq!(
+            password_problem("zzzzzzzzzzzz", "x"),
+            Some("password_too_common")
+        );
+        // A long phrase of plain words is fine: no digit, capital or symbol rules.
+        assert_eq!(password_problem("весна в таласе", "anna"), None);
     }
 
     #[test]

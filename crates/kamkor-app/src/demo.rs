@@ -349,6 +349,8 @@ pub struct DemoAccount {
     pub password: String,
     pub roles: String,
     pub scope: String,
+    /// Administrators must have a second factor: the demo enrols one and prints its key.
+    pub totp_secret: Option<String>,
 }
 
 /// Create the demo accounts, or give existing ones fresh passwords (which are printed).
@@ -368,8 +370,14 @@ pub async fn ensure_accounts(app: &App) -> AppResult<Vec<DemoAccount>> {
     let plans: Vec<(&str, &str, Vec<Role>, String)> = vec![
         (
             "admin",
-            "Администратор системы",
-            vec![Role::Administrator, Role::Supervisor],
+            "Администратор системы (демо)",
+            vec![Role::Administrator],
+            root.clone(),
+        ),
+        (
+            "supervisor",
+            "Руководитель (демо)",
+            vec![Role::Supervisor],
             root.clone(),
         ),
         (
@@ -413,11 +421,31 @@ pub async fn ensure_accounts(app: &App) -> AppResult<Vec<DemoAccount>> {
                 .await?;
             }
         }
+        let mut totp_secret = None;
+        if roles.contains(&Role::Administrator)
+            && let Some(u) = app.store.user_by_login(login).await?
+        {
+            match &u.totp_secret {
+                Some(s) => totp_secret = Some(s.clone()),
+                None => {
+                    let secret = crate::totp::new_secret()?;
+                    let after = kamkor_store::UserRow {
+                        totp_secret: Some(secret.clone()),
+                        ..u.clone()
+                    };
+                    let mut tx = app.store.begin("system", None).await?;
+                    tx.update_user(&u, &after, "second_factor_enrol").await?;
+                    tx.commit().await?;
+                    totp_secret = Some(secret);
+                }
+            }
+        }
         out.push(DemoAccount {
             login: login.to_string(),
             password,
             roles: kamkor_domain::policy::format_roles(&roles),
             scope,
+            totp_secret,
         });
     }
     Ok(out)

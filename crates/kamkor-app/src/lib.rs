@@ -20,8 +20,10 @@ use kamkor_store::{
 use time::{Date, Duration, OffsetDateTime};
 use uuid::Uuid;
 
+pub mod accounts;
 pub mod auth;
 pub mod demo;
+pub mod totp;
 
 pub use auth::{LoginError, NewUser};
 
@@ -121,6 +123,9 @@ impl Default for AppConfig {
     }
 }
 
+/// Allowed client networks: (organisation code, network).
+type Networks = Vec<(String, ipnet::IpNet)>;
+
 /// The application: a store, a profile, settings.
 #[derive(Clone)]
 pub struct App {
@@ -128,6 +133,8 @@ pub struct App {
     pub profile: Arc<Profile>,
     pub config: AppConfig,
     scope_cache: Arc<RwLock<HashMap<String, Arc<Vec<String>>>>>,
+    /// Allowed client networks per organisation (None: not loaded since the last change).
+    networks: Arc<RwLock<Option<Arc<Networks>>>>,
 }
 
 /// The caller of a use case: who, in which role and scope, for which request.
@@ -139,6 +146,9 @@ pub struct Ctx {
     pub now: OffsetDateTime,
     /// Hash of the session token the request came with (None for CLI and demo).
     pub session_hash: Option<String>,
+    /// The client's address as established by the web layer (peer, or the trusted proxy's
+    /// forwarded address).
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 impl Ctx {
@@ -160,6 +170,8 @@ pub struct PersonCard {
     pub actors: HashMap<String, String>,
     /// Linked records outside the user's territory: counted, not shown.
     pub hidden: usize,
+    /// Open only through a break-the-glass grant (read-only until it ends).
+    pub glass: Option<kamkor_store::GlassBreakRow>,
 }
 
 #[derive(Debug, Clone)]
@@ -258,6 +270,7 @@ impl App {
             profile: Arc::new(profile),
             config,
             scope_cache: Arc::new(RwLock::new(HashMap::new())),
+            networks: Arc::new(RwLock::new(None)),
         }
     }
 
@@ -324,17 +337,72 @@ impl App {
         }
     }
 
-    fn check(&self, ctx: &Ctx, action: Action, territory: Option<Option<&str>>) -> AppResult<()> {
+    /// Ask the policy; a denial is recorded (actor, time, action, record) and answered — a
+    /// record outside the scope exactly like a missing one.
+    async fn check(
+        &self,
+        ctx: &Ctx,
+        action: Action,
+        territory: Option<Option<&str>>,
+        about: (&str, &str),
+    ) -> AppResult<()> {
         let target = match territory {
             Some(t) => Target::in_scope(self.within_scope(ctx, t)),
             None => Target::default(),
         };
-        match decide(&ctx.actor, action, &target, ctx.now) {
+        self.decide_and_record(ctx, action, &target, about).await
+    }
+
+    /// The policy's answer for a prepared target, with the denial recorded.
+    async fn decide_and_record(
+        &self,
+        ctx: &Ctx,
+        action: Action,
+        target: &Target,
+        about: (&str, &str),
+    ) -> AppResult<()> {
+        match decide(&ctx.actor, action, target, ctx.now) {
             Decision::Allow => Ok(()),
-            // A record outside the scope answers exactly like a missing one.
-            Decision::Deny(DenyReason::OutOfScope) => Err(AppError::NotFound),
-            Decision::Deny(r) => Err(AppError::Forbidden(r)),
+            Decision::Deny(r) => {
+                self.record_denial(ctx, action, r.code(), about).await;
+                Err(match r {
+                    DenyReason::OutOfScope => AppError::NotFound,
+                    r => AppError::Forbidden(r),
+                })
+            }
         }
+    }
+
+    /// Record a refusal in the change log (seed 000 §29; the accounts issue item 8). A missing
+    /// record asked for by id is recorded the same way, so that the answer for a record outside
+    /// the scope and for a missing one cost the same.
+    pub async fn record_denial(
+        &self,
+        ctx: &Ctx,
+        action: Action,
+        reason: &str,
+        about: (&str, &str),
+    ) {
+        let detail = serde_json::json!({"action": action.code(), "reason": reason});
+        let res = async {
+            let mut tx = self
+                .store
+                .begin(&ctx.user.id, ctx.request_id.as_deref())
+                .await?;
+            tx.record_event("denied", about.0, about.1, Some(detail))
+                .await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = res {
+            tracing::error!(error = %e, "could not record a denial");
+        }
+    }
+
+    /// A record asked for by id does not exist: recorded like a denial, answered as missing.
+    async fn missing(&self, ctx: &Ctx, action: Action, about: (&str, &str)) -> AppError {
+        self.record_denial(ctx, action, "not_found", about).await;
+        AppError::NotFound
     }
 
     fn ctx_for(&self, user: UserRow, request_id: Option<String>) -> Ctx {
@@ -345,6 +413,7 @@ impl App {
             request_id,
             now: now_utc(),
             session_hash: None,
+            client_ip: None,
         }
     }
 
@@ -356,7 +425,8 @@ impl App {
     // ---- persons ----
 
     pub async fn search_persons(&self, ctx: &Ctx, s: &PersonSearch) -> AppResult<Vec<PersonRow>> {
-        self.check(ctx, Action::Search, None)?;
+        self.check(ctx, Action::Search, None, ("person", ""))
+            .await?;
         let mut q = PersonQuery {
             role: if s.include_relatives {
                 None
@@ -420,12 +490,39 @@ impl App {
     }
 
     pub async fn person_card(&self, ctx: &Ctx, id: Uuid) -> AppResult<PersonCard> {
-        let person = self.store.person(id).await?.ok_or(AppError::NotFound)?;
-        self.check(
-            ctx,
-            Action::ReadRecord,
-            Some(person.data.residence_territory.as_deref()),
-        )?;
+        let sid = id.to_string();
+        let Some(person) = self.store.person(id).await? else {
+            return Err(self
+                .missing(ctx, Action::ReadRecord, ("person", &sid))
+                .await);
+        };
+        let glass = self.glass_for(ctx, &person).await?;
+        let target = Target {
+            within_scope: Some(self.within_scope(ctx, person.data.residence_territory.as_deref())),
+            glass_open: glass.is_some(),
+            ..Target::default()
+        };
+        self.decide_and_record(ctx, Action::ReadRecord, &target, ("person", &sid))
+            .await?;
+        // A read through broken glass is itself recorded (DESIGN "Access").
+        let glass = match (glass, target.within_scope) {
+            (Some(g), Some(false)) => {
+                let mut tx = self
+                    .store
+                    .begin(&ctx.user.id, ctx.request_id.as_deref())
+                    .await?;
+                tx.record_event(
+                    "view_under_glass",
+                    "person",
+                    &sid,
+                    Some(serde_json::json!({"grant": g.id})),
+                )
+                .await?;
+                tx.commit().await?;
+                Some(g)
+            }
+            _ => None,
+        };
         // Linked records are shown only when they too lie within the user's territory: a
         // relative or a family elsewhere must not open a way around the scope.
         let mut hidden = 0;
@@ -457,7 +554,61 @@ impl App {
             history,
             actors,
             hidden,
+            glass,
         })
+    }
+
+    /// The personal file as data, to hand over to a competent body (seed 000 §30) or to the
+    /// data subject. Recorded in the change log; linked records outside the scope stay out.
+    pub async fn export_person(&self, ctx: &Ctx, id: Uuid) -> AppResult<serde_json::Value> {
+        let sid = id.to_string();
+        let Some(person) = self.store.person(id).await? else {
+            return Err(self
+                .missing(ctx, Action::ExportRecord, ("person", &sid))
+                .await);
+        };
+        self.check(
+            ctx,
+            Action::ExportRecord,
+            Some(person.data.residence_territory.as_deref()),
+            ("person", &sid),
+        )
+        .await?;
+        let (relatives, _) = self.keep_in_scope(ctx, self.store.relatives(id).await?, |(_, p)| {
+            p.data.residence_territory.clone()
+        });
+        let (families, _) = self.keep_in_scope(ctx, self.store.families_of(id).await?, |f| {
+            f.data.territory.clone()
+        });
+        let (cases, _) = self.keep_in_scope(ctx, self.store.cases_of_subject(id).await?, |c| {
+            Some(c.data.identification_territory.clone())
+        });
+        let out = serde_json::json!({
+            "exported_at": ts(ctx.now),
+            "exported_by": ctx.user.full_name,
+            "profile": self.profile.meta.name,
+            "person": {"id": person.id, "version": person.version, "data": person.data},
+            "relatives": relatives.iter().map(|(r, p)| serde_json::json!({
+                "relation": r.data, "person": {"id": p.id, "data": p.data},
+            })).collect::<Vec<_>>(),
+            "families": families.iter().map(|f| serde_json::json!({"id": f.id, "data": f.data})).collect::<Vec<_>>(),
+            "cases": cases.iter().map(|c| serde_json::json!({
+                "id": c.id, "number": c.number, "status": c.status.code(), "data": c.data,
+            })).collect::<Vec<_>>(),
+        });
+        let mut tx = self
+            .store
+            .begin(&ctx.user.id, ctx.request_id.as_deref())
+            .await?;
+        tx.record_event(
+            "export",
+            "person",
+            &sid,
+            Some(serde_json::json!({"relatives": relatives.len(), "cases": cases.len()})),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Split linked records into those within the user's scope and a count of the rest.
@@ -492,6 +643,16 @@ impl App {
     /// Register a child (or, in reentry-yugra, a released person) with a family and relatives,
     /// all or nothing: any problem anywhere stores nothing.
     pub async fn register_child(&self, ctx: &Ctx, r: &ChildRegistration) -> AppResult<Registered> {
+        let res = self.register_child_inner(ctx, r).await;
+        self.note_scope_denial(ctx, Action::CreateRecord, "person", res)
+            .await
+    }
+
+    async fn register_child_inner(
+        &self,
+        ctx: &Ctx,
+        r: &ChildRegistration,
+    ) -> AppResult<Registered> {
         let today = ctx.today();
         let mut problems = Problems::default();
         let child = match records::validate_person(
@@ -507,12 +668,31 @@ impl App {
                 None
             }
         };
-        self.check(ctx, Action::CreateRecord, None)?;
+        self.check(ctx, Action::CreateRecord, None, ("person", ""))
+            .await?;
         if let Some(c) = &child {
             // Territories are public reference data: saying "outside your territory" next to
             // the field leaks nothing and tells the worker what to fix.
             if !self.within_scope(ctx, c.residence_territory.as_deref()) {
                 problems.push("child.residence_territory", "out_of_scope");
+            } else if self
+                .foreign_sections_changed(
+                    ctx,
+                    c.residence_territory.as_deref(),
+                    &serde_json::Map::new(),
+                    &c.extra,
+                )
+                .is_some()
+            {
+                // Another agency's section is filled by that agency (seed 004 §11).
+                self.record_denial(
+                    ctx,
+                    Action::EditSection,
+                    "section_not_owned",
+                    ("person", ""),
+                )
+                .await;
+                return Err(AppError::Forbidden(DenyReason::SectionNotOwned));
             }
             if let Some(nid) = &c.national_id
                 && !self.store.persons_by_national_id(nid).await?.is_empty()
@@ -721,12 +901,164 @@ impl App {
         base_version: i64,
         d: &PersonDraft,
     ) -> AppResult<i64> {
-        let current = self.store.person(id).await?.ok_or(AppError::NotFound)?;
-        self.check(
-            ctx,
-            Action::UpdateRecord,
-            Some(current.data.residence_territory.as_deref()),
-        )?;
+        let res = self
+            .update_person_inner(ctx, id, base_version, d, None)
+            .await;
+        self.note_scope_denial(ctx, Action::UpdateRecord, "person", res)
+            .await
+    }
+
+    /// Edit one form section of a person (seed 004 §11): only that section's fields change,
+    /// and only an organisation kind owning the section may do it.
+    pub async fn update_person_section(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        base_version: i64,
+        section: &str,
+        values: &BTreeMap<String, serde_json::Value>,
+    ) -> AppResult<i64> {
+        let sid = id.to_string();
+        let Some(current) = self.store.person(id).await? else {
+            return Err(self
+                .missing(ctx, Action::EditSection, ("person", &sid))
+                .await);
+        };
+        let Some(sec) = self
+            .subject_form()
+            .filter(|_| current.data.role == PersonRole::Subject)
+            .and_then(|f| f.section.iter().find(|s| s.code == section))
+        else {
+            self.check(
+                ctx,
+                Action::EditSection,
+                Some(current.data.residence_territory.as_deref()),
+                ("person", &sid),
+            )
+            .await?;
+            let mut p = Problems::default();
+            p.push("section", "unknown_code");
+            return Err(AppError::Invalid(p));
+        };
+        let target = self.section_target(ctx, current.data.residence_territory.as_deref(), sec);
+        self.decide_and_record(ctx, Action::EditSection, &target, ("person", &sid))
+            .await?;
+        let mut p = Problems::default();
+        for k in values.keys() {
+            if !sec.field.iter().any(|f| &f.code == k) {
+                p.push(format!("extra.{k}"), "unknown_field");
+            }
+        }
+        if !p.is_empty() {
+            return Err(AppError::Invalid(p));
+        }
+        let mut draft = current.data.to_draft();
+        for f in &sec.field {
+            match values.get(&f.code) {
+                Some(v) => draft.extra.insert(f.code.clone(), v.clone()),
+                None => draft.extra.remove(&f.code),
+            };
+        }
+        self.update_person_inner(ctx, id, base_version, &draft, Some(section))
+            .await
+    }
+
+    /// Whether the caller may edit this section of a record in `territory` (the pages show
+    /// other sections read-only).
+    pub fn may_edit_section(
+        &self,
+        ctx: &Ctx,
+        territory: Option<&str>,
+        sec: &kamkor_domain::profile::SectionDef,
+    ) -> bool {
+        decide(
+            &ctx.actor,
+            Action::EditSection,
+            &self.section_target(ctx, territory, sec),
+            ctx.now,
+        ) == Decision::Allow
+    }
+
+    fn section_target(
+        &self,
+        ctx: &Ctx,
+        territory: Option<&str>,
+        sec: &kamkor_domain::profile::SectionDef,
+    ) -> Target {
+        Target {
+            within_scope: Some(self.within_scope(ctx, territory)),
+            section_owners: sec.owners.clone(),
+            glass_open: false,
+        }
+    }
+
+    /// Sections of the subject form whose values differ between two versions of a person and
+    /// that the caller may not edit.
+    fn foreign_sections_changed(
+        &self,
+        ctx: &Ctx,
+        territory: Option<&str>,
+        before: &serde_json::Map<String, serde_json::Value>,
+        after: &serde_json::Map<String, serde_json::Value>,
+    ) -> Option<String> {
+        let form = self.subject_form()?;
+        form.section
+            .iter()
+            .filter(|sec| !self.may_edit_section(ctx, territory, sec))
+            .find(|sec| {
+                sec.field.iter().any(|f| {
+                    let empty = |v: Option<&serde_json::Value>| {
+                        v.is_none_or(|v| v.is_null() || v.as_str() == Some(""))
+                    };
+                    let (b, a) = (before.get(&f.code), after.get(&f.code));
+                    !(b == a || empty(b) && empty(a))
+                })
+            })
+            .map(|sec| sec.code.clone())
+    }
+
+    async fn note_scope_denial<T>(
+        &self,
+        ctx: &Ctx,
+        action: Action,
+        entity: &str,
+        res: AppResult<T>,
+    ) -> AppResult<T> {
+        if let Err(AppError::Invalid(p)) = &res
+            && p.0.iter().any(|f| f.code == "out_of_scope")
+        {
+            self.record_denial(ctx, action, "out_of_scope", (entity, ""))
+                .await;
+        }
+        res
+    }
+
+    async fn update_person_inner(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        base_version: i64,
+        d: &PersonDraft,
+        section: Option<&str>,
+    ) -> AppResult<i64> {
+        let sid = id.to_string();
+        let Some(current) = self.store.person(id).await? else {
+            return Err(self
+                .missing(ctx, Action::UpdateRecord, ("person", &sid))
+                .await);
+        };
+        let territory = current.data.residence_territory.clone();
+        // A section edit was authorised by its owner check; a whole-record edit needs the
+        // right to update records.
+        if section.is_none() {
+            self.check(
+                ctx,
+                Action::UpdateRecord,
+                Some(territory.as_deref()),
+                ("person", &sid),
+            )
+            .await?;
+        }
         let form = if current.data.role == PersonRole::Subject {
             self.subject_form()
         } else {
@@ -739,8 +1071,47 @@ impl App {
                 .conflict("person", id, base_version, current.version)
                 .await);
         }
+        // Sections the caller may not edit keep their values when the form left them out
+        // (the pages show them read-only).
+        let mut d = d.clone();
+        if let Some(form) = form {
+            let stored = current.data.to_draft();
+            for sec in &form.section {
+                if self.may_edit_section(ctx, territory.as_deref(), sec) {
+                    continue;
+                }
+                for f in &sec.field {
+                    if !d.extra.contains_key(&f.code)
+                        && let Some(v) = stored.extra.get(&f.code)
+                    {
+                        d.extra.insert(f.code.clone(), v.clone());
+                    }
+                }
+            }
+        }
         let data =
-            records::validate_person(&self.profile, form, current.data.role, d, ctx.today())?;
+            records::validate_person(&self.profile, form, current.data.role, &d, ctx.today())?;
+        if let Some(code) = self.foreign_sections_changed(
+            ctx,
+            territory.as_deref(),
+            &current.data.extra,
+            &data.extra,
+        ) {
+            let _ = code;
+            self.record_denial(
+                ctx,
+                Action::EditSection,
+                "section_not_owned",
+                ("person", &sid),
+            )
+            .await;
+            return Err(AppError::Forbidden(DenyReason::SectionNotOwned));
+        }
+        if section.is_some() && !same_core(&current.data, &data) {
+            let mut p = Problems::default();
+            p.push("section", "section_only");
+            return Err(AppError::Invalid(p));
+        }
         if !self.within_scope(ctx, data.residence_territory.as_deref()) {
             let mut p = Problems::default();
             p.push("residence_territory", "out_of_scope");
@@ -806,6 +1177,12 @@ impl App {
     // ---- families ----
 
     pub async fn register_family(&self, ctx: &Ctx, r: &FamilyRegistration) -> AppResult<Uuid> {
+        let res = self.register_family_inner(ctx, r).await;
+        self.note_scope_denial(ctx, Action::CreateRecord, "family", res)
+            .await
+    }
+
+    async fn register_family_inner(&self, ctx: &Ctx, r: &FamilyRegistration) -> AppResult<Uuid> {
         let data = match records::validate_family(
             &self.profile,
             self.family_form(),
@@ -814,11 +1191,13 @@ impl App {
         ) {
             Ok(d) => d,
             Err(p) => {
-                self.check(ctx, Action::CreateRecord, None)?;
+                self.check(ctx, Action::CreateRecord, None, ("family", ""))
+                    .await?;
                 return Err(AppError::Invalid(p));
             }
         };
-        self.check(ctx, Action::CreateRecord, None)?;
+        self.check(ctx, Action::CreateRecord, None, ("family", ""))
+            .await?;
         let mut problems = Problems::default();
         if !self.within_scope(ctx, data.territory.as_deref()) {
             problems.push("territory", "out_of_scope");
@@ -875,12 +1254,19 @@ impl App {
     }
 
     pub async fn family_card(&self, ctx: &Ctx, id: Uuid) -> AppResult<FamilyCard> {
-        let family = self.store.family(id).await?.ok_or(AppError::NotFound)?;
+        let sid = id.to_string();
+        let Some(family) = self.store.family(id).await? else {
+            return Err(self
+                .missing(ctx, Action::ReadRecord, ("family", &sid))
+                .await);
+        };
         self.check(
             ctx,
             Action::ReadRecord,
             Some(family.data.territory.as_deref()),
-        )?;
+            ("family", &sid),
+        )
+        .await?;
         let mut hidden = 0;
         let (members, h) =
             self.keep_in_scope(ctx, self.store.family_members(id).await?, |(_, p)| {
@@ -904,7 +1290,8 @@ impl App {
     }
 
     pub async fn search_families(&self, ctx: &Ctx, name: &str) -> AppResult<Vec<FamilyRow>> {
-        self.check(ctx, Action::Search, None)?;
+        self.check(ctx, Action::Search, None, ("family", ""))
+            .await?;
         let scope = self.scope_filter(ctx);
         if name.chars().count() > 200 {
             let mut p = Problems::default();
@@ -923,14 +1310,22 @@ impl App {
     /// Open a case on a child, a family or a person (seed 000 §18: date and place of
     /// identification; responsible organisation and worker).
     pub async fn open_case(&self, ctx: &Ctx, d: &CaseDraft) -> AppResult<CaseRow> {
+        let res = self.open_case_inner(ctx, d).await;
+        self.note_scope_denial(ctx, Action::OpenCase, "case", res)
+            .await
+    }
+
+    async fn open_case_inner(&self, ctx: &Ctx, d: &CaseDraft) -> AppResult<CaseRow> {
         let data = match records::validate_case(&self.profile, self.case_form(), d, ctx.today()) {
             Ok(x) => x,
             Err(p) => {
-                self.check(ctx, Action::OpenCase, None)?;
+                self.check(ctx, Action::OpenCase, None, ("case", ""))
+                    .await?;
                 return Err(AppError::Invalid(p));
             }
         };
-        self.check(ctx, Action::OpenCase, None)?;
+        self.check(ctx, Action::OpenCase, None, ("case", ""))
+            .await?;
         if !self.within_scope(ctx, Some(&data.identification_territory)) {
             let mut p = Problems::default();
             p.push("identification_territory", "out_of_scope");
@@ -997,12 +1392,17 @@ impl App {
     }
 
     pub async fn case_card(&self, ctx: &Ctx, id: Uuid) -> AppResult<CaseCard> {
-        let case = self.store.case(id).await?.ok_or(AppError::NotFound)?;
+        let sid = id.to_string();
+        let Some(case) = self.store.case(id).await? else {
+            return Err(self.missing(ctx, Action::ReadRecord, ("case", &sid)).await);
+        };
         self.check(
             ctx,
             Action::ReadRecord,
             Some(Some(&case.data.identification_territory)),
-        )?;
+            ("case", &sid),
+        )
+        .await?;
         let (subject_person, subject_family) = match case.data.subject_kind {
             SubjectKind::Family => (None, self.store.family(case.data.subject_id).await?),
             _ => (self.store.person(case.data.subject_id).await?, None),
@@ -1042,7 +1442,7 @@ impl App {
         mine: bool,
         page: i64,
     ) -> AppResult<Vec<CaseRow>> {
-        self.check(ctx, Action::Search, None)?;
+        self.check(ctx, Action::Search, None, ("case", "")).await?;
         let q = CaseQuery {
             responsible_user: mine.then(|| ctx.user.id.clone()),
             status,
@@ -1135,6 +1535,7 @@ impl App {
         &self,
         token: &str,
         request_id: Option<String>,
+        ip: Option<std::net::IpAddr>,
     ) -> AppResult<(Ctx, SessionRow)> {
         let hash = auth::token_hash(token);
         let s = self
@@ -1159,6 +1560,19 @@ impl App {
             .ok_or(AppError::Unauthenticated)?;
         let mut ctx = self.ctx_for(user, request_id);
         ctx.session_hash = Some(hash.clone());
+        ctx.client_ip = ip;
+        // A session opened inside the office network does not travel outside it.
+        if !self.network_allowed(&ctx.user.organisation, ip).await? {
+            ctx.actor.network_allowed = false;
+            self.record_denial(
+                &ctx,
+                Action::ReadRecord,
+                "network_not_allowed",
+                ("user", &ctx.user.id.clone()),
+            )
+            .await;
+            return Err(AppError::Forbidden(DenyReason::NetworkNotAllowed));
+        }
         // An account that has expired or was suspended loses its sessions at once.
         if let Decision::Deny(_) = decide(&ctx.actor, Action::Search, &Target::default(), now)
             && !ctx.actor.active
@@ -1178,6 +1592,15 @@ impl App {
     }
 }
 
+/// Whether two versions of a person agree on everything outside the profile's sections.
+fn same_core(a: &PersonData, b: &PersonData) -> bool {
+    let strip = |p: &PersonData| PersonData {
+        extra: serde_json::Map::new(),
+        ..p.clone()
+    };
+    strip(a) == strip(b)
+}
+
 /// A unique-identifier violation as the validation error the user can act on.
 fn taken_or(e: StoreError, field: &str) -> AppError {
     match e {
@@ -1190,7 +1613,7 @@ fn taken_or(e: StoreError, field: &str) -> AppError {
     }
 }
 
-fn account_lapsed(a: &Actor, today: Date) -> bool {
+pub(crate) fn account_lapsed(a: &Actor, today: Date) -> bool {
     !a.active || today < a.valid_from || a.valid_until.is_some_and(|u| today > u)
 }
 
@@ -1202,7 +1625,9 @@ pub fn actor_of(u: &UserRow) -> Actor {
         org_kind: u.org_kind.clone(),
         valid_from: records::parse_date(&u.valid_from).unwrap_or(Date::MAX),
         valid_until: u.valid_until.as_deref().and_then(records::parse_date),
-        active: u.active,
+        active: u.active && u.status == "active",
+        services: None,
+        network_allowed: true,
     }
 }
 

@@ -73,10 +73,29 @@ pub struct Actor {
     pub valid_from: Date,
     pub valid_until: Option<Date>,
     pub active: bool,
+    /// An external system (seed 000 §3, §13.8; seed 004 §14) acts only through the services it
+    /// was granted; a person acts through roles and has `None` here.
+    #[serde(default)]
+    pub services: Option<Vec<Action>>,
+    /// Whether the request comes from a network the actor's organisation allows (seed 004 §9:
+    /// users work through a VPN). True when the organisation lists no networks.
+    #[serde(default = "yes")]
+    pub network_allowed: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Actor {
+    pub fn is_client(&self) -> bool {
+        self.services.is_some()
+    }
 }
 
 /// What the actor wants to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
     /// See a person, family or case (personal data).
     ReadRecord,
@@ -84,28 +103,84 @@ pub enum Action {
     Search,
     CreateRecord,
     UpdateRecord,
-    /// Edit one form section, owned by some organisation kinds.
+    /// Edit one form section, owned by some organisation kinds (seed 004 §11).
     EditSection,
     OpenCase,
+    /// Hand a personal file over, e.g. to a competent body (seed 000 §30).
+    ExportRecord,
+    /// Open, for a limited time and read-only, a record outside the scope found by its exact
+    /// national identifier (DESIGN "Access": break the glass).
+    BreakGlass,
+    /// Register, extend, suspend, revoke accounts and API clients.
     ManageUsers,
     ManageClassifiers,
     ReadLedger,
 }
 
+impl Action {
+    /// The services an external client may be granted: the record operations only.
+    pub const SERVICES: [Action; 7] = [
+        Action::ReadRecord,
+        Action::Search,
+        Action::CreateRecord,
+        Action::UpdateRecord,
+        Action::EditSection,
+        Action::OpenCase,
+        Action::ExportRecord,
+    ];
+    pub fn code(self) -> &'static str {
+        match self {
+            Action::ReadRecord => "read_record",
+            Action::Search => "search",
+            Action::CreateRecord => "create_record",
+            Action::UpdateRecord => "update_record",
+            Action::EditSection => "edit_section",
+            Action::OpenCase => "open_case",
+            Action::ExportRecord => "export_record",
+            Action::BreakGlass => "break_glass",
+            Action::ManageUsers => "manage_users",
+            Action::ManageClassifiers => "manage_classifiers",
+            Action::ReadLedger => "read_ledger",
+        }
+    }
+    pub fn parse_service(s: &str) -> Option<Action> {
+        Action::SERVICES.into_iter().find(|a| a.code() == s)
+    }
+}
+
+/// Parse a comma-separated service list as stored.
+pub fn parse_services(s: &str) -> Vec<Action> {
+    s.split(',')
+        .filter_map(|x| Action::parse_service(x.trim()))
+        .collect()
+}
+
+pub fn format_services(services: &[Action]) -> String {
+    services
+        .iter()
+        .map(|a| a.code())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// What the action is about.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Target {
-    /// Whether the record's territory lies within the actor's scope (None: no territory).
+    /// Whether the record's territory (or, for [`Action::ManageUsers`], the managed account's
+    /// scope) lies within the actor's scope (None: no territory).
     pub within_scope: Option<bool>,
-    /// For [`Action::EditSection`]: the organisation kinds owning the section.
+    /// For [`Action::EditSection`]: the organisation kinds owning the section (empty: anyone
+    /// who may edit the record may edit it).
     pub section_owners: Vec<String>,
+    /// The actor holds an unexpired break-the-glass grant for this very record.
+    pub glass_open: bool,
 }
 
 impl Target {
     pub fn in_scope(within: bool) -> Target {
         Target {
             within_scope: Some(within),
-            section_owners: Vec::new(),
+            ..Target::default()
         }
     }
 }
@@ -124,6 +199,10 @@ pub enum DenyReason {
     AccountNotYetValid,
     AccountExpired,
     RoleForbids,
+    /// An external client without this service.
+    ServiceNotGranted,
+    /// The request comes from outside the organisation's allowed networks.
+    NetworkNotAllowed,
     OutOfScope,
     SectionNotOwned,
 }
@@ -135,6 +214,8 @@ impl DenyReason {
             DenyReason::AccountNotYetValid => "account_not_yet_valid",
             DenyReason::AccountExpired => "account_expired",
             DenyReason::RoleForbids => "forbidden",
+            DenyReason::ServiceNotGranted => "service_not_granted",
+            DenyReason::NetworkNotAllowed => "network_not_allowed",
             DenyReason::OutOfScope => "not_found",
             DenyReason::SectionNotOwned => "section_not_owned",
         }
@@ -142,6 +223,8 @@ impl DenyReason {
 }
 
 fn reads_records(role: Role) -> bool {
+    // Administrators and operators run the system; they read no child's file unless they also
+    // hold a case-work role (least privilege, seed 000 §29).
     matches!(
         role,
         Role::Supervisor
@@ -149,7 +232,6 @@ fn reads_records(role: Role) -> bool {
             | Role::AgencySpecialist
             | Role::CentralViewer
             | Role::TerritorialViewer
-            | Role::Administrator
     )
 }
 
@@ -171,6 +253,12 @@ pub fn decide(actor: &Actor, action: Action, target: &Target, now: OffsetDateTim
     if actor.valid_until.is_some_and(|u| today > u) {
         return Deny(DenyReason::AccountExpired);
     }
+    if !actor.network_allowed {
+        return Deny(DenyReason::NetworkNotAllowed);
+    }
+    if let Some(services) = &actor.services {
+        return decide_client(actor, services, action, target);
+    }
     let mut last = DenyReason::RoleForbids;
     for &role in &actor.roles {
         match decide_role(actor, role, action, target) {
@@ -185,12 +273,45 @@ pub fn decide(actor: &Actor, action: Action, target: &Target, now: OffsetDateTim
     Deny(last)
 }
 
+/// External systems: only granted record services, always within their scope, no glass.
+fn decide_client(actor: &Actor, services: &[Action], action: Action, target: &Target) -> Decision {
+    use Decision::{Allow, Deny};
+    if !Action::SERVICES.contains(&action) {
+        return Deny(DenyReason::RoleForbids);
+    }
+    if !services.contains(&action) {
+        return Deny(DenyReason::ServiceNotGranted);
+    }
+    if target.within_scope == Some(false) {
+        return Deny(DenyReason::OutOfScope);
+    }
+    if action == Action::EditSection
+        && !target.section_owners.is_empty()
+        && !target.section_owners.iter().any(|o| o == &actor.org_kind)
+    {
+        return Deny(DenyReason::SectionNotOwned);
+    }
+    Allow
+}
+
 fn decide_role(actor: &Actor, role: Role, action: Action, target: &Target) -> Decision {
     use Decision::{Allow, Deny};
     let role_ok = match action {
         Action::ReadRecord | Action::Search => reads_records(role),
         Action::CreateRecord | Action::UpdateRecord | Action::OpenCase => writes_records(role),
+        // Agency specialists edit the sections their agency kind owns (seed 004 §11).
         Action::EditSection => writes_records(role) || role == Role::AgencySpecialist,
+        // Viewers of seed 000 §25 receive data "для принятия и исполнения решений": they may
+        // hand a file over; agency specialists work inside their own section only.
+        Action::ExportRecord => matches!(
+            role,
+            Role::Supervisor | Role::Specialist | Role::CentralViewer | Role::TerritorialViewer
+        ),
+        // Viewers only read what is theirs; breaking the glass is for those who act on a case.
+        Action::BreakGlass => matches!(
+            role,
+            Role::Supervisor | Role::Specialist | Role::AgencySpecialist
+        ),
         Action::ManageUsers => role == Role::Administrator,
         Action::ManageClassifiers => matches!(role, Role::Administrator | Role::Operator),
         Action::ReadLedger => matches!(role, Role::Auditor | Role::Administrator),
@@ -198,13 +319,24 @@ fn decide_role(actor: &Actor, role: Role, action: Action, target: &Target) -> De
     if !role_ok {
         return Deny(DenyReason::RoleForbids);
     }
+    // The glass is opened precisely for a record outside the scope, and opens reading only.
+    if action == Action::BreakGlass {
+        return Allow;
+    }
+    let glass_read = action == Action::ReadRecord && target.glass_open;
     // Central viewers see the whole country (seed 000 §25.1); everyone else only their subtree.
-    let reading = matches!(action, Action::ReadRecord | Action::Search);
-    if !(role == Role::CentralViewer && reading) && target.within_scope == Some(false) {
+    let reading = matches!(
+        action,
+        Action::ReadRecord | Action::Search | Action::ExportRecord
+    );
+    let reads_everywhere = role == Role::CentralViewer && reading;
+    if !reads_everywhere && !glass_read && target.within_scope == Some(false) {
         return Deny(DenyReason::OutOfScope);
     }
+    // A section names the agency kinds that may edit it; everyone else reads it (DESIGN
+    // "Access", seed 004 §11).
     if action == Action::EditSection
-        && role == Role::AgencySpecialist
+        && !target.section_owners.is_empty()
         && !target.section_owners.iter().any(|o| o == &actor.org_kind)
     {
         return Deny(DenyReason::SectionNotOwned);
@@ -255,6 +387,8 @@ mod tests {
             valid_from: date!(2026 - 01 - 01),
             valid_until: Some(date!(2026 - 12 - 31)),
             active: true,
+            services: None,
+            network_allowed: true,
         }
     }
 
@@ -279,6 +413,14 @@ mod tests {
             (Auditor, ReadLedger, true),
             (Administrator, ManageUsers, true),
             (Administrator, CreateRecord, false),
+            (Administrator, ReadRecord, false),
+            (Specialist, ExportRecord, true),
+            (TerritorialViewer, ExportRecord, true),
+            (AgencySpecialist, ExportRecord, false),
+            (Specialist, BreakGlass, true),
+            (CentralViewer, BreakGlass, false),
+            (TerritorialViewer, BreakGlass, false),
+            (Auditor, BreakGlass, false),
             (Operator, ManageClassifiers, true),
             (Operator, ReadRecord, false),
             (AgencySpecialist, ReadRecord, true),
@@ -340,6 +482,12 @@ mod tests {
             Decision::Deny(DenyReason::AccountNotYetValid)
         );
         let mut a = actor(Role::Specialist);
+        a.network_allowed = false;
+        assert_eq!(
+            decide(&a, Action::ReadRecord, &Target::in_scope(true), NOW),
+            Decision::Deny(DenyReason::NetworkNotAllowed)
+        );
+        let mut a = actor(Role::Specialist);
         a.active = false;
         assert_eq!(
             decide(&a, Action::ReadRecord, &Target::in_scope(true), NOW),
@@ -373,6 +521,7 @@ mod tests {
         let t = Target {
             within_scope: Some(true),
             section_owners: vec!["prison_service".into()],
+            glass_open: false,
         };
         assert_eq!(
             decide(&a, Action::EditSection, &t, NOW),
@@ -381,7 +530,87 @@ mod tests {
         let t = Target {
             within_scope: Some(true),
             section_owners: vec!["police".into()],
+            glass_open: false,
         };
         assert_eq!(decide(&a, Action::EditSection, &t, NOW), Decision::Allow);
+        // A specialist of another agency kind reads the police section but cannot edit it.
+        let mut s = actor(Role::Specialist);
+        s.org_kind = "omsu".into();
+        assert_eq!(
+            decide(&s, Action::EditSection, &t, NOW),
+            Decision::Deny(DenyReason::SectionNotOwned)
+        );
+        // A section without owners is edited by whoever edits the record.
+        let open = Target::in_scope(true);
+        assert_eq!(decide(&s, Action::EditSection, &open, NOW), Decision::Allow);
+        assert_eq!(decide(&a, Action::EditSection, &open, NOW), Decision::Allow);
+    }
+
+    #[test]
+    fn access_matrix_break_the_glass_reads_only() {
+        let s = actor(Role::Specialist);
+        let out = Target::in_scope(false);
+        assert_eq!(decide(&s, Action::BreakGlass, &out, NOW), Decision::Allow);
+        let glass = Target {
+            within_scope: Some(false),
+            glass_open: true,
+            ..Target::default()
+        };
+        assert_eq!(decide(&s, Action::ReadRecord, &glass, NOW), Decision::Allow);
+        for action in [
+            Action::UpdateRecord,
+            Action::EditSection,
+            Action::ExportRecord,
+            Action::OpenCase,
+        ] {
+            assert_eq!(
+                decide(&s, action, &glass, NOW),
+                Decision::Deny(DenyReason::OutOfScope),
+                "{action:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn access_matrix_external_clients_only_granted_services() {
+        let mut c = actor(Role::Specialist);
+        c.roles.clear();
+        c.services = Some(vec![Action::ReadRecord, Action::Search]);
+        let inside = Target::in_scope(true);
+        assert_eq!(
+            decide(&c, Action::ReadRecord, &inside, NOW),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(&c, Action::UpdateRecord, &inside, NOW),
+            Decision::Deny(DenyReason::ServiceNotGranted)
+        );
+        assert_eq!(
+            decide(&c, Action::ReadRecord, &Target::in_scope(false), NOW),
+            Decision::Deny(DenyReason::OutOfScope)
+        );
+        assert_eq!(
+            decide(&c, Action::BreakGlass, &Target::in_scope(false), NOW),
+            Decision::Deny(DenyReason::RoleForbids)
+        );
+        assert_eq!(
+            decide(&c, Action::ManageUsers, &inside, NOW),
+            Decision::Deny(DenyReason::RoleForbids)
+        );
+        let glass = Target {
+            within_scope: Some(false),
+            glass_open: true,
+            ..Target::default()
+        };
+        assert_eq!(
+            decide(&c, Action::ReadRecord, &glass, NOW),
+            Decision::Deny(DenyReason::OutOfScope)
+        );
+        let mut expired = c.clone();
+        expired.valid_until = Some(date!(2026 - 01 - 31));
+        assert_eq!(
+            decide(&expired, Action::ReadRecord, &inside, NOW),
+            Decision::Deny(DenyReason::AccountExpired)
+        );
     }
 }

@@ -43,6 +43,10 @@ impl Label {
     }
 }
 
+fn default_break_glass_hours() -> u8 {
+    3
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileMeta {
@@ -63,6 +67,9 @@ pub struct ProfileMeta {
     /// Offset of local time from UTC in hours (times are stored in UTC and shown in local time).
     #[serde(default)]
     pub utc_offset_hours: i8,
+    /// How long a break-the-glass grant lasts, in hours (DESIGN "Access"; default 3).
+    #[serde(default = "default_break_glass_hours")]
+    pub break_glass_hours: u8,
     /// Where the reference facts come from.
     #[serde(default)]
     pub sources: Vec<String>,
@@ -402,6 +409,13 @@ impl Profile {
                 &f,
                 "profile.utc_offset_hours",
                 "must be between -12 and 14",
+            ));
+        }
+        if !(1..=24).contains(&m.break_glass_hours) {
+            return Err(err(
+                &f,
+                "profile.break_glass_hours",
+                "must be between 1 and 24",
             ));
         }
         if !matches!(m.subject.as_str(), "child" | "person") {

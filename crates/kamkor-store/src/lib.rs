@@ -21,7 +21,9 @@ use time::{Date, OffsetDateTime};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
+mod access;
 mod migrations;
+pub use access::{AccessRequestRow, ApiClientRow, GlassBreakRow};
 pub use migrations::SCHEMA_VERSION;
 
 #[derive(Debug, thiserror::Error)]
@@ -831,7 +833,7 @@ pub struct ChangeRow {
     pub after: Option<Value>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct UserRow {
     pub id: String,
     pub version: i64,
@@ -844,9 +846,24 @@ pub struct UserRow {
     pub scope_territory: String,
     pub valid_from: String,
     pub valid_until: Option<String>,
+    /// `status == "active"`, kept as its own column for the policy's fast path.
     pub active: bool,
     pub must_change_password: bool,
     pub created_at: String,
+    /// active | suspended | revoked.
+    pub status: String,
+    pub status_reason: Option<String>,
+    /// Seed 000 §26: the organisation's INN, address and territorial unit; the specialist's
+    /// national identifier and position.
+    pub org_inn: Option<String>,
+    pub org_address: Option<String>,
+    pub territorial_unit: Option<String>,
+    pub national_id: Option<String>,
+    pub position: Option<String>,
+    /// Base32 TOTP secret once the second factor is enrolled.
+    pub totp_secret: Option<String>,
+    /// The last accepted TOTP time step (a code is accepted once).
+    pub totp_last_step: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -863,7 +880,7 @@ pub struct SessionRow {
 const PERSON_COLS: &str = "id, version, role, surname, given_name, patronymic, sex, birth_date, national_id, citizenship, residence_territory, address, disability, legal_status, social_payments, extra, created_at, created_by, updated_at, updated_by";
 const FAMILY_COLS: &str = "id, version, name, territory, address, extra, created_at, updated_at";
 const CASE_COLS: &str = "id, version, number, subject_kind, subject_id, status, identified_on, identification_territory, identification_place, identification_place_text, source, categories, responsible_org, responsible_user, extra, created_at, created_by, updated_at";
-const USER_COLS: &str = "id, version, login, password_hash, full_name, role, organisation, org_kind, scope_territory, valid_from, valid_until, active, must_change_password, created_at";
+pub(crate) const USER_COLS: &str = "id, version, login, password_hash, full_name, role, organisation, org_kind, scope_territory, valid_from, valid_until, active, must_change_password, created_at, status, status_reason, org_inn, org_address, territorial_unit, national_id, position, totp_secret, totp_last_step";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_string())
@@ -977,7 +994,7 @@ fn case_from_row(r: &AnyRow) -> Result<CaseRow> {
     })
 }
 
-fn change_from_row(r: &AnyRow) -> Result<ChangeRow> {
+pub(crate) fn change_from_row(r: &AnyRow) -> Result<ChangeRow> {
     let parse = |col: &str| -> Result<Option<Value>> {
         let s: Option<String> = r.try_get(col)?;
         s.map(|s| serde_json::from_str(&s).map_err(|_| corrupt(col)))
@@ -997,7 +1014,7 @@ fn change_from_row(r: &AnyRow) -> Result<ChangeRow> {
     })
 }
 
-fn user_from_row(r: &AnyRow) -> Result<UserRow> {
+pub(crate) fn user_from_row(r: &AnyRow) -> Result<UserRow> {
     Ok(UserRow {
         id: r.try_get("id")?,
         version: r.try_get("version")?,
@@ -1013,6 +1030,15 @@ fn user_from_row(r: &AnyRow) -> Result<UserRow> {
         active: r.try_get::<i64, _>("active")? != 0,
         must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
         created_at: r.try_get("created_at")?,
+        status: r.try_get("status")?,
+        status_reason: r.try_get("status_reason")?,
+        org_inn: r.try_get("org_inn")?,
+        org_address: r.try_get("org_address")?,
+        territorial_unit: r.try_get("territorial_unit")?,
+        national_id: r.try_get("national_id")?,
+        position: r.try_get("position")?,
+        totp_secret: r.try_get("totp_secret")?,
+        totp_last_step: r.try_get("totp_last_step")?,
     })
 }
 
@@ -1526,7 +1552,7 @@ impl Tx {
 
     pub async fn insert_user(&mut self, u: &UserRow) -> Result<()> {
         sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO users ({USER_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
+            "INSERT INTO users ({USER_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)"
         )))
         .bind(u.id.clone())
         .bind(u.version)
@@ -1542,17 +1568,27 @@ impl Tx {
         .bind(i64::from(u.active))
         .bind(i64::from(u.must_change_password))
         .bind(u.created_at.clone())
+        .bind(u.status.clone())
+        .bind(u.status_reason.clone())
+        .bind(u.org_inn.clone())
+        .bind(u.org_address.clone())
+        .bind(u.territorial_unit.clone())
+        .bind(u.national_id.clone())
+        .bind(u.position.clone())
+        .bind(u.totp_secret.clone())
+        .bind(u.totp_last_step)
         .execute(&mut *self.tx)
         .await
         .map_err(|e| dup(e, "login"))?;
-        // The password hash never goes to the change log.
-        let after = serde_json::json!({
-            "login": u.login, "full_name": u.full_name, "role": u.role, "organisation": u.organisation,
-            "org_kind": u.org_kind, "scope_territory": u.scope_territory, "valid_from": u.valid_from,
-            "valid_until": u.valid_until, "active": u.active,
-        });
-        self.record_changes(&[("create", "user", u.id.clone(), u.version, None, Some(after))])
-            .await
+        self.record_changes(&[(
+            "create",
+            "user",
+            u.id.clone(),
+            u.version,
+            None,
+            Some(access::user_json(u)),
+        )])
+        .await
     }
 
     pub async fn set_password(
@@ -1622,7 +1658,7 @@ fn like_escape(word: &str) -> String {
         .replace('_', "\\_")
 }
 
-fn dup(e: sqlx::Error, what: &'static str) -> StoreError {
+pub(crate) fn dup(e: sqlx::Error, what: &'static str) -> StoreError {
     if let sqlx::Error::Database(db) = &e
         && db.is_unique_violation()
     {

@@ -31,10 +31,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_login_failures.sql"),
         postgres: include_str!("../migrations/postgres/0003_login_failures.sql"),
     },
+    Migration {
+        version: 4,
+        name: "accounts_access",
+        sqlite: include_str!("../migrations/sqlite/0004_accounts_access.sql"),
+        postgres: include_str!("../migrations/postgres/0004_accounts_access.sql"),
+    },
 ];
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 async fn ensure_table(pool: &AnyPool) -> Result<()> {
     sqlx::raw_sql(

@@ -5,7 +5,10 @@ use kamkor_domain::Sex;
 use kamkor_domain::records::{
     CaseData, CaseStatus, FamilyData, PersonData, PersonRole, RelationData, SubjectKind,
 };
-use kamkor_store::{CaseQuery, NewCase, PersonQuery, Store, StoreError, Table, UserRow};
+use kamkor_store::{
+    AccessRequestRow, ApiClientRow, CaseQuery, GlassBreakRow, NewCase, PersonQuery, Store,
+    StoreError, Table, UserRow,
+};
 use serde_json::Map;
 use time::macros::date;
 use uuid::Uuid;
@@ -358,6 +361,10 @@ async fn conformance_users_and_sessions() {
             active: true,
             must_change_password: true,
             created_at: "2026-11-25T10:00:00.000Z".into(),
+            status: "active".into(),
+            national_id: Some("20101199000123".into()),
+            position: Some("специалист".into()),
+            ..Default::default()
         };
         let mut tx = s.begin("cli", None).await.unwrap();
         tx.insert_user(&u).await.unwrap();
@@ -439,5 +446,196 @@ async fn conformance_one_person_per_national_identifier() {
             .unwrap();
         tx.commit().await.unwrap();
         assert_eq!(s.count(Table::Persons).await.unwrap(), 3, "{}", e.name);
+    }
+}
+
+#[tokio::test]
+async fn conformance_account_changes_requests_clients_networks_glass() {
+    for e in engines().await {
+        let s = &e.store;
+        let u = UserRow {
+            id: Uuid::now_v7().to_string(),
+            version: 1,
+            login: "acc".into(),
+            password_hash: "$argon2id$…".into(),
+            full_name: "Специалист".into(),
+            role: "specialist".into(),
+            organisation: "opsd".into(),
+            org_kind: "territorial_unit".into(),
+            scope_territory: "41702000000000".into(),
+            valid_from: "2026-01-01".into(),
+            active: true,
+            created_at: "2026-11-25T10:00:00.000Z".into(),
+            status: "active".into(),
+            ..Default::default()
+        };
+        let mut tx = s.begin("admin", None).await.unwrap();
+        tx.insert_user(&u).await.unwrap();
+        tx.commit().await.unwrap();
+        // Suspend: the flag follows the status; a stale write is a conflict.
+        let after = UserRow {
+            status: "suspended".into(),
+            status_reason: Some("отпуск".into()),
+            totp_secret: Some("JBSWY3DPEHPK3PXP".into()),
+            ..u.clone()
+        };
+        let mut tx = s.begin("admin", None).await.unwrap();
+        assert_eq!(tx.update_user(&u, &after, "suspend").await.unwrap(), 2);
+        tx.commit().await.unwrap();
+        let got = s.user(&u.id).await.unwrap().unwrap();
+        assert!(!got.active && got.status == "suspended", "{}", e.name);
+        let mut tx = s.begin("admin", None).await.unwrap();
+        assert!(matches!(
+            tx.update_user(&u, &after, "suspend").await,
+            Err(StoreError::Conflict { .. })
+        ));
+        drop(tx);
+        let log = s
+            .changes_for("user", Uuid::parse_str(&u.id).unwrap())
+            .await
+            .unwrap();
+        let text = format!("{log:?}");
+        assert!(
+            !text.contains("JBSWY3DP"),
+            "the secret stays out of the log"
+        );
+        assert!(log.iter().any(|c| c.action == "suspend"), "{}", e.name);
+        // A TOTP step is accepted once.
+        assert!(s.use_totp_step(&u.id, 100).await.unwrap());
+        assert!(!s.use_totp_step(&u.id, 100).await.unwrap());
+        assert!(!s.use_totp_step(&u.id, 99).await.unwrap());
+        assert!(s.use_totp_step(&u.id, 101).await.unwrap());
+
+        // Access requests: pending → approved once.
+        let r = AccessRequestRow {
+            id: Uuid::now_v7().to_string(),
+            version: 1,
+            status: "pending".into(),
+            full_name: "Заявитель".into(),
+            national_id: "1".into(),
+            position: "p".into(),
+            organisation: "opsd".into(),
+            org_inn: "0".into(),
+            org_address: "a".into(),
+            territorial_unit: "t".into(),
+            roles: "specialist".into(),
+            scope_territory: "41702000000000".into(),
+            created_at: "2026-11-25T10:00:00.000Z".into(),
+            ..Default::default()
+        };
+        let mut tx = s.begin("", None).await.unwrap();
+        tx.insert_access_request(&r).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            s.access_requests(Some("pending"), 10).await.unwrap().len(),
+            1
+        );
+        let decided = AccessRequestRow {
+            status: "approved".into(),
+            decided_by: Some("admin".into()),
+            ..r.clone()
+        };
+        let mut tx = s.begin("admin", None).await.unwrap();
+        tx.decide_access_request(&r, &decided).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = s.begin("admin", None).await.unwrap();
+        assert!(tx.decide_access_request(&r, &decided).await.is_err());
+        drop(tx);
+        assert_eq!(
+            s.access_request(&r.id).await.unwrap().unwrap().status,
+            "approved"
+        );
+
+        // API clients: names unique, rotation rewrites the hash.
+        let c = ApiClientRow {
+            id: Uuid::now_v7().to_string(),
+            version: 1,
+            name: "tis-yugra".into(),
+            secret_hash: "h1".into(),
+            services: "read_record,search".into(),
+            organisation: "o".into(),
+            org_kind: "k".into(),
+            scope_territory: "41702000000000".into(),
+            valid_from: "2026-01-01".into(),
+            status: "active".into(),
+            created_at: "2026-11-25T10:00:00.000Z".into(),
+            ..Default::default()
+        };
+        let mut tx = s.begin("admin", None).await.unwrap();
+        tx.insert_api_client(&c).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = s.begin("admin", None).await.unwrap();
+        assert!(matches!(
+            tx.insert_api_client(&ApiClientRow {
+                id: "x".into(),
+                ..c.clone()
+            })
+            .await,
+            Err(StoreError::Duplicate("name"))
+        ));
+        drop(tx);
+        let rotated = ApiClientRow {
+            secret_hash: "h2".into(),
+            ..c.clone()
+        };
+        let mut tx = s.begin("admin", None).await.unwrap();
+        tx.update_api_client(&c, &rotated, "rotate").await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            s.api_client(&c.id).await.unwrap().unwrap().secret_hash,
+            "h2"
+        );
+
+        // Networks.
+        let mut tx = s.begin("admin", None).await.unwrap();
+        tx.add_org_network("opsd", "10.8.0.0/16").await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            s.org_networks().await.unwrap(),
+            vec![("opsd".to_string(), "10.8.0.0/16".to_string())]
+        );
+        let mut tx = s.begin("admin", None).await.unwrap();
+        tx.remove_org_network("opsd", "10.8.0.0/16").await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(s.org_networks().await.unwrap().is_empty());
+
+        // Break-the-glass grants are found while open, and recorded.
+        let pid = Uuid::now_v7();
+        let mut tx = s.begin("admin", None).await.unwrap();
+        tx.insert_persons(&[(pid, child("Глассова", "Айдай", "20101201500111"))])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let g = GlassBreakRow {
+            id: Uuid::now_v7().to_string(),
+            user_id: u.id.clone(),
+            person_id: pid.to_string(),
+            territory: None,
+            reason: "ребёнок доставлен в больницу".into(),
+            opened_at: "2026-11-25T10:00:00.000Z".into(),
+            expires_at: "2026-11-25T13:00:00.000Z".into(),
+        };
+        let mut tx = s.begin(&u.id, None).await.unwrap();
+        tx.insert_glass_break(&g).await.unwrap();
+        tx.commit().await.unwrap();
+        let at = |t: &str| t.to_string();
+        assert!(
+            s.open_glass(&u.id, &pid.to_string(), &at("2026-11-25T12:59:00.000Z"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            s.open_glass(&u.id, &pid.to_string(), &at("2026-11-25T13:00:01.000Z"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            s.changes_by_action("break_glass", 10).await.unwrap().len(),
+            1,
+            "{}",
+            e.name
+        );
     }
 }

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::i18n::{Lang, error_message};
-use crate::{ApiAuth, AppState, session_cookie};
+use crate::{ApiAuth, AppState, ClientIp, session_cookie};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/families/{id}", get(family))
         .route("/cases", get(list_cases).post(open_case))
         .route("/cases/{id}", get(case))
+        .merge(crate::api_access::routes())
         .fallback(not_found)
 }
 
@@ -74,8 +75,14 @@ pub fn error_response(lang: Lang, e: &AppError) -> Response {
                 .map(|f| json!({"field": f.field, "code": f.code, "message": error_message(lang, &f.code)}))
                 .collect();
             let code = first.map(|f| f.code.as_str()).unwrap_or("invalid");
+            // Input reaching outside the user's territory is a denial: 403, with the field.
+            let status = if p.0.iter().any(|f| f.code == "out_of_scope") {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
             (
-                StatusCode::UNPROCESSABLE_ENTITY,
+                status,
                 Json(json!({"error": {
                     "code": code,
                     "message": error_message(lang, code),
@@ -149,10 +156,21 @@ where
 struct LoginBody {
     login: String,
     password: String,
+    /// The 6-digit code of the authenticator app, when the account has a second factor.
+    #[serde(default)]
+    code: Option<String>,
 }
 
-async fn login(State(s): State<AppState>, JsonBody(b): JsonBody<LoginBody>) -> ApiResult {
-    match s.app.login(&b.login, &b.password).await {
+async fn login(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    JsonBody(b): JsonBody<LoginBody>,
+) -> ApiResult {
+    match s
+        .app
+        .login(&b.login, &b.password, b.code.as_deref(), ip)
+        .await
+    {
         Ok(l) => Ok((
             [(
                 header::SET_COOKIE,
@@ -174,6 +192,24 @@ async fn login(State(s): State<AppState>, JsonBody(b): JsonBody<LoginBody>) -> A
         Err(LoginError::Inactive) => Err(error_json(
             StatusCode::FORBIDDEN,
             "account_inactive",
+            Lang::Ru,
+            None,
+        )),
+        Err(LoginError::SecondFactorRequired) => Err(error_json(
+            StatusCode::UNAUTHORIZED,
+            "second_factor_required",
+            Lang::Ru,
+            Some("code"),
+        )),
+        Err(LoginError::SecondFactorWrong) => Err(error_json(
+            StatusCode::UNAUTHORIZED,
+            "second_factor_wrong",
+            Lang::Ru,
+            Some("code"),
+        )),
+        Err(LoginError::NetworkNotAllowed) => Err(error_json(
+            StatusCode::FORBIDDEN,
+            "network_not_allowed",
             Lang::Ru,
             None,
         )),
@@ -295,13 +331,24 @@ async fn search_persons(
     Query(q): Query<PersonSearch>,
 ) -> ApiResult {
     let rows = s.app.search_persons(&auth.ctx, &q).await.map_err(err)?;
+    // Nothing in the scope for an exact national identifier: say whether the user may break
+    // the glass for a record elsewhere (POST /break-glass with the identifier and a reason).
+    let break_glass = if rows.is_empty() && !q.q.trim().is_empty() {
+        s.app
+            .glass_candidate(&auth.ctx, q.q.trim())
+            .await
+            .map_err(err)?
+            .is_some()
+    } else {
+        false
+    };
     let more = rows.len() as i64 > kamkor_app::PAGE_SIZE;
     let items: Vec<Value> = rows
         .iter()
         .take(kamkor_app::PAGE_SIZE as usize)
         .map(person_json)
         .collect();
-    Ok(Json(json!({"items": items, "page": q.page.max(0), "more": more})).into_response())
+    Ok(Json(json!({"items": items, "page": q.page.max(0), "more": more, "break_glass_possible": break_glass})).into_response())
 }
 
 async fn register_person(
@@ -318,6 +365,8 @@ async fn person(State(s): State<AppState>, auth: ApiAuth, Path(id): Path<String>
     let card = s.app.person_card(&auth.ctx, id).await.map_err(err)?;
     Ok(Json(json!({
         "person": person_json(&card.person),
+        // Open through break-the-glass: read-only until then.
+        "glass": card.glass.as_ref().map(|g| json!({"expires_at": g.expires_at, "read_only": true})),
         "relatives": card.relatives.iter().map(|(r, p)| json!({
             "relation_id": r.id, "relation_kind": r.data.relation_kind, "relative_status": r.data.relative_status,
             "note": r.data.note, "person": person_json(p),

@@ -22,29 +22,38 @@ struct Catalog {
     error: HashMap<String, String>,
 }
 
-fn parse(text: &str) -> Catalog {
+/// The catalog of one language, from its files (the main one and the administration one).
+fn parse(texts: &[&str]) -> Catalog {
     #[derive(serde::Deserialize)]
     struct File {
+        #[serde(default)]
         ui: HashMap<String, String>,
+        #[serde(default)]
         error: HashMap<String, String>,
     }
+    let mut c = Catalog {
+        ui: HashMap::new(),
+        error: HashMap::new(),
+    };
     // The catalog ships inside the binary and is checked by a test; a broken one is a build
-    // defect, so an empty catalog (keys shown as-is) is the safe fallback at run time.
-    match toml::from_str::<File>(text) {
-        Ok(f) => Catalog {
-            ui: f.ui,
-            error: f.error,
-        },
-        Err(_) => Catalog {
-            ui: HashMap::new(),
-            error: HashMap::new(),
-        },
+    // defect, so missing keys (shown as-is) are the safe fallback at run time.
+    for text in texts {
+        if let Ok(f) = toml::from_str::<File>(text) {
+            c.ui.extend(f.ui);
+            c.error.extend(f.error);
+        }
     }
+    c
 }
+
+pub(crate) const RU_FILES: [&str; 2] = [
+    include_str!("../locales/ru.toml"),
+    include_str!("../locales/ru_admin.toml"),
+];
 
 fn ru() -> &'static Catalog {
     static RU: OnceLock<Catalog> = OnceLock::new();
-    RU.get_or_init(|| parse(include_str!("../locales/ru.toml")))
+    RU.get_or_init(|| parse(&RU_FILES))
 }
 
 fn catalog(lang: Lang) -> &'static Catalog {

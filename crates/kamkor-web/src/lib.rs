@@ -1,6 +1,7 @@
 //! HTTP: server-rendered HTML pages and the JSON API under `/api/v1`. Handlers are thin:
 //! parse, call one use case of `kamkor-app`, render.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
@@ -15,6 +16,7 @@ use kamkor_app::{App, AppError, Ctx};
 use kamkor_store::SessionRow;
 
 pub mod api;
+mod api_access;
 mod html;
 pub mod i18n;
 mod pages;
@@ -30,6 +32,9 @@ pub const SESSION_COOKIE: &str = "kamkor_session";
 pub struct WebConfig {
     /// Mark cookies `Secure` (set when served over HTTPS).
     pub secure_cookies: bool,
+    /// The reverse proxies whose `X-Forwarded-For` is believed (seed 004 §9: the allowed
+    /// networks are checked on the real client address). Nobody else's is.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 #[derive(Clone)]
@@ -135,6 +140,31 @@ fn bearer_token(parts: &Parts) -> Option<String> {
     (!t.is_empty() && t.len() <= 128).then(|| t.to_string())
 }
 
+/// The client's address: the TCP peer, or — only when the peer is a configured trusted proxy —
+/// the last address that proxy appended to `X-Forwarded-For`.
+pub fn client_ip(parts: &Parts, config: &WebConfig) -> Option<IpAddr> {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())?;
+    if !config.trusted_proxies.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .rfind(|v| !v.is_empty());
+    match forwarded {
+        // A proxy that forwards garbage gets no address at all: networks then refuse.
+        Some(v) => v.parse().ok(),
+        None => Some(peer),
+    }
+}
+
 fn request_id(parts: &Parts) -> String {
     parts
         .headers
@@ -178,12 +208,25 @@ impl FromRequestParts<AppState> for PageAuth {
         let Some(token) = cookie_token(parts) else {
             return Err(Redirect::to("/login").into_response());
         };
-        match state.app.session_ctx(&token, Some(request_id(parts))).await {
+        let ip = client_ip(parts, &state.config);
+        match state
+            .app
+            .session_ctx(&token, Some(request_id(parts)), ip)
+            .await
+        {
             Ok((ctx, session)) => {
                 // After a one-time password, nothing but the password page until it is changed.
                 let path = parts.uri.path();
                 if ctx.user.must_change_password && path != "/password" && path != "/logout" {
                     return Err(Redirect::to("/password").into_response());
+                }
+                // Administrators and operators enrol a second factor before anything else.
+                if !ctx.user.must_change_password
+                    && state.app.second_factor_required(&ctx.user)
+                    && path != "/account/second-factor"
+                    && path != "/logout"
+                {
+                    return Err(Redirect::to("/account/second-factor").into_response());
                 }
                 Ok(PageAuth {
                     ctx,
@@ -218,14 +261,34 @@ impl FromRequestParts<AppState> for ApiAuth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let ip = client_ip(parts, &state.config);
         let (token, via_cookie) = match (bearer_token(parts), cookie_token(parts)) {
             (Some(t), _) => (t, false),
             (None, Some(t)) => (t, true),
             (None, None) => return Err(api::error_response(Lang::Ru, &AppError::Unauthenticated)),
         };
+        // External systems (seed 000 §13.8, seed 004 §14) carry a client token; the
+        // X-Road-Client header, when present, names the calling subsystem in the log.
+        if !via_cookie && token.starts_with("kkc_") {
+            let rid = match parts
+                .headers
+                .get("x-road-client")
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| v.len() <= 200 && v.chars().all(|c| c.is_ascii_graphic()))
+            {
+                Some(client) => format!("{client} {}", request_id(parts)),
+                None => request_id(parts),
+            };
+            let ctx = state
+                .app
+                .client_ctx(&token, Some(rid), ip)
+                .await
+                .map_err(|e| api::error_response(Lang::Ru, &e))?;
+            return Ok(ApiAuth { ctx, token });
+        }
         let (ctx, session) = state
             .app
-            .session_ctx(&token, Some(request_id(parts)))
+            .session_ctx(&token, Some(request_id(parts)), ip)
             .await
             .map_err(|e| api::error_response(Lang::Ru, &e))?;
         // A one-time password opens nothing but the password change (and /me, /logout). Inside
@@ -249,6 +312,25 @@ impl FromRequestParts<AppState> for ApiAuth {
                 None,
             ));
         }
+        if !ctx.user.must_change_password
+            && state.app.second_factor_required(&ctx.user)
+            && !matches!(
+                path,
+                "/me"
+                    | "/logout"
+                    | "/second-factor"
+                    | "/api/v1/me"
+                    | "/api/v1/logout"
+                    | "/api/v1/second-factor"
+            )
+        {
+            return Err(api::error_json(
+                StatusCode::FORBIDDEN,
+                "second_factor_enrolment_required",
+                Lang::Ru,
+                None,
+            ));
+        }
         if via_cookie && !matches!(parts.method, Method::GET | Method::HEAD) {
             let header = parts
                 .headers
@@ -264,5 +346,19 @@ impl FromRequestParts<AppState> for ApiAuth {
             }
         }
         Ok(ApiAuth { ctx, token })
+    }
+}
+
+/// The client's address (see [`client_ip`]), for handlers without a session (login).
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts, &state.config)))
     }
 }

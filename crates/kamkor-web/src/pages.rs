@@ -158,6 +158,18 @@ fn page<'a>(s: &'a AppState, title: &'a str, auth: Option<&'a PageAuth>) -> Page
     }
 }
 
+/// 200 for a fresh form, 422 for input to fix, 403 when the input reaches outside the
+/// user's territory (every denial is a 403; the field still says what to fix).
+pub(crate) fn problem_status(problems: &Problems) -> StatusCode {
+    if problems.is_empty() {
+        StatusCode::OK
+    } else if problems.0.iter().any(|f| f.code == "out_of_scope") {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
 fn render(status: StatusCode, m: Markup) -> Response {
     (status, Html(m.into_string())).into_response()
 }
@@ -232,9 +244,11 @@ fn login_page(s: &AppState, login: &str, message: Option<&str>, status: StatusCo
                     form method="post" action="/login" {
                         (text_input(L, &Problems::default(), Input { name: "login", label: t(L, "login_login"), value: login, kind: "text", required: true, hint: None, autocomplete: Some("username") }))
                         (text_input(L, &Problems::default(), Input { name: "password", label: t(L, "login_password"), value: "", kind: "password", required: true, hint: None, autocomplete: Some("current-password") }))
+                        (text_input(L, &Problems::default(), Input { name: "code", label: t(L, "login_code"), value: "", kind: "text", required: false, hint: Some(t(L, "login_code_hint")), autocomplete: Some("one-time-code") }))
                         button.primary type="submit" { (t(L, "login_submit")) }
                     }
                     p.hint { (t(L, "login_hint")) }
+                    p { a href="/request-access" { (t(L, "request_access_link")) } }
                 }
             },
         ),
@@ -246,10 +260,19 @@ async fn login_form(State(s): State<AppState>, Query(q): Query<LoginQuery>) -> R
     login_page(&s, "", msg, StatusCode::OK)
 }
 
-async fn login_submit(State(s): State<AppState>, Form(f): Form<Vec<(String, String)>>) -> Response {
+async fn login_submit(
+    State(s): State<AppState>,
+    crate::ClientIp(ip): crate::ClientIp,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Response {
     let f = FormData(f);
     let login = f.get("login");
-    match s.app.login(&login, &f.get("password")).await {
+    let code = f.get("code");
+    match s
+        .app
+        .login(&login, &f.get("password"), Some(code.as_str()), ip)
+        .await
+    {
         Ok(l) => {
             let to = if l.user.must_change_password {
                 "/password"
@@ -275,6 +298,24 @@ async fn login_submit(State(s): State<AppState>, Form(f): Form<Vec<(String, Stri
             &s,
             &login,
             Some(t(L, "login_inactive")),
+            StatusCode::FORBIDDEN,
+        ),
+        Err(LoginError::SecondFactorRequired) => login_page(
+            &s,
+            &login,
+            Some(error_message(L, "second_factor_required")),
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(LoginError::SecondFactorWrong) => login_page(
+            &s,
+            &login,
+            Some(error_message(L, "second_factor_wrong")),
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(LoginError::NetworkNotAllowed) => login_page(
+            &s,
+            &login,
+            Some(error_message(L, "network_not_allowed")),
             StatusCode::FORBIDDEN,
         ),
         Err(LoginError::App(e)) => pe(e),
@@ -325,11 +366,7 @@ fn password_page(s: &AppState, auth: &PageAuth, problems: &Problems, done: bool)
         _ => t(L, "password_repeat").to_string(),
     };
     render(
-        if problems.is_empty() {
-            StatusCode::OK
-        } else {
-            StatusCode::UNPROCESSABLE_ENTITY
-        },
+        problem_status(problems),
         layout(
             &p,
             html! {
@@ -883,10 +920,8 @@ fn person_edit_page(
     let labels = |f: &str| person_field_label(pr, f);
     let status = if conflict.is_some() {
         StatusCode::CONFLICT
-    } else if problems.is_empty() {
-        StatusCode::OK
     } else {
-        StatusCode::UNPROCESSABLE_ENTITY
+        problem_status(problems)
     };
     render(
         status,
@@ -1094,11 +1129,7 @@ fn register_page(
     let blocks = blocks.clamp(1, MAX_RELATIVE_BLOCKS);
     let labels = |f: &str| register_label(pr, f);
     render(
-        if problems.is_empty() {
-            StatusCode::OK
-        } else {
-            StatusCode::UNPROCESSABLE_ENTITY
-        },
+        problem_status(problems),
         layout(
             &p,
             html! {
@@ -1344,11 +1375,7 @@ fn family_page(
         other => person_field_label(pr, other),
     };
     render(
-        if problems.is_empty() {
-            StatusCode::OK
-        } else {
-            StatusCode::UNPROCESSABLE_ENTITY
-        },
+        problem_status(problems),
         layout(
             &p,
             html! {
@@ -1694,11 +1721,7 @@ async fn case_page(
         }
     };
     Ok(render(
-        if problems.is_empty() {
-            StatusCode::OK
-        } else {
-            StatusCode::UNPROCESSABLE_ENTITY
-        },
+        problem_status(problems),
         layout(
             &p,
             html! {

@@ -58,6 +58,14 @@ enum Command {
         /// Mark cookies Secure (when served over HTTPS behind a proxy).
         #[arg(long, env = "KAMKOR_SECURE_COOKIES")]
         secure_cookies: bool,
+        /// Address of a reverse proxy whose X-Forwarded-For is trusted (repeatable). Allowed
+        /// networks are checked on the forwarded address only for requests from these.
+        #[arg(
+            long = "trusted-proxy",
+            env = "KAMKOR_TRUSTED_PROXY",
+            value_delimiter = ','
+        )]
+        trusted_proxies: Vec<std::net::IpAddr>,
     },
     /// Apply database migrations and exit.
     Migrate {
@@ -106,6 +114,14 @@ enum AdminCommand {
         /// Organisation code from the profile (default: the agency of the scope).
         #[arg(long, default_value = "")]
         organisation: String,
+    },
+    /// Print the current second-factor code of an account (for an administrator at the
+    /// server console, e.g. to sign in to a demo; it reads the secret from the database).
+    TotpCode {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        login: String,
     },
 }
 
@@ -295,6 +311,12 @@ fn print_accounts(accounts: &[demo::DemoAccount], url: Option<&str>) {
             "  login: {:<11} password: {}   roles: {}  scope: {}",
             a.login, a.password, a.roles, a.scope
         );
+        if let Some(secret) = &a.totp_secret {
+            println!(
+                "               second factor: key {secret} for an authenticator app, or the current code from `kamkor admin totp-code --login {}` (same --data-dir/--database)",
+                a.login
+            );
+        }
     }
     println!();
 }
@@ -316,6 +338,7 @@ async fn main() -> Result<()> {
             demo: with_demo,
             demo_persons,
             secure_cookies,
+            trusted_proxies,
         } => {
             let app = open_app(&db).await?;
             let mut accounts = Vec::new();
@@ -351,7 +374,13 @@ async fn main() -> Result<()> {
                         .map_err(|e| anyhow!("{e}"))?;
                 }
             }
-            let router = kamkor_web::router(app, WebConfig { secure_cookies });
+            let router = kamkor_web::router(
+                app,
+                WebConfig {
+                    secure_cookies,
+                    trusted_proxies,
+                },
+            );
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
@@ -361,11 +390,14 @@ async fn main() -> Result<()> {
             } else {
                 println!("Kamkor is running at {url}");
             }
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await?;
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
             Ok(())
         }
         Command::Migrate { db } => {
@@ -473,6 +505,31 @@ async fn main() -> Result<()> {
                 }
                 Err(e) => Err(anyhow!("{e}")),
             }
+        }
+        Command::Admin {
+            command: AdminCommand::TotpCode { db, login },
+        } => {
+            let app = open_app(&db).await?;
+            let user = app
+                .store
+                .user_by_login(&login.trim().to_lowercase())
+                .await
+                .map_err(|e| anyhow!("{e}"))?
+                .ok_or_else(|| anyhow!("--login: no user named {login}"))?;
+            let secret = user
+                .totp_secret
+                .ok_or_else(|| anyhow!("--login: {login} has no second factor enrolled"))?;
+            let now = kamkor_store::now_utc();
+            let step = kamkor_app::totp::step_of(now);
+            let code = kamkor_app::totp::code_at(&secret, step)
+                .ok_or_else(|| anyhow!("the stored secret of {login} is damaged"))?;
+            let left = kamkor_app::totp::STEP_SECONDS
+                - now
+                    .unix_timestamp()
+                    .rem_euclid(kamkor_app::totp::STEP_SECONDS);
+            println!("{code}");
+            eprintln!("valid for {left} more seconds (and the next 30)");
+            Ok(())
         }
     }
 }
