@@ -1,6 +1,7 @@
 //! Page layout and form pieces. Every visible string goes through `t` (the translation layer)
 //! or comes from the profile's labels.
 
+use kamkor_domain::policy::Role;
 use kamkor_domain::profile::{FieldDef, FieldType, Profile};
 use kamkor_domain::records::Problems;
 use kamkor_store::UserRow;
@@ -38,16 +39,26 @@ pub fn layout(p: &Page, body: Markup) -> Markup {
                         span.tagline { (p.profile.meta.title.get(l.code())) }
                     }
                     @if let Some(u) = p.user {
+                        @let roles = kamkor_domain::policy::parse_roles(&u.role);
+                        @let reads = roles.iter().any(|r| matches!(r, Role::Supervisor | Role::Specialist | Role::AgencySpecialist | Role::CentralViewer | Role::TerritorialViewer));
+                        @let writes = roles.iter().any(|r| matches!(r, Role::Supervisor | Role::Specialist));
                         nav aria-label=(t(l, "nav_home")) {
                             a href="/" { (t(l, "nav_home")) }
-                            a href="/persons" { (t(l, "nav_persons")) }
-                            a href="/cases" { (t(l, "nav_cases")) }
-                            a href="/register" { (t(l, if child { "nav_register_child" } else { "nav_register_person" })) }
-                            a href="/families/new" { (t(l, "nav_register_family")) }
+                            @if reads {
+                                a href="/persons" { (t(l, "nav_persons")) }
+                                a href="/cases" { (t(l, "nav_cases")) }
+                            }
+                            @if writes {
+                                a href="/register" { (t(l, if child { "nav_register_child" } else { "nav_register_person" })) }
+                                a href="/families/new" { (t(l, "nav_register_family")) }
+                            }
+                            @if roles.contains(&Role::Administrator) {
+                                a href="/admin" { (t(l, "nav_admin")) }
+                            }
                         }
                         div.user {
                             span { (t(l, "logged_in_as")) " " strong { (u.full_name) } " (" (u.login) ")" }
-                            a href="/password" { (t(l, "nav_change_password")) }
+                            a href="/account" { (t(l, "nav_account")) }
                             form method="post" action="/logout" class="inline" {
                                 input type="hidden" name="_csrf" value=(p.csrf.unwrap_or_default());
                                 button type="submit" class="link" { (t(l, "nav_logout")) }

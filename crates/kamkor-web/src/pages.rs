@@ -57,7 +57,7 @@ pub fn routes() -> Router<AppState> {
         .fallback(not_found_page)
 }
 
-type PageResult = Result<Response, Response>;
+pub(crate) type PageResult = Result<Response, Response>;
 
 /// `?saved=…` after a redirect from a form: the confirmation shown on the next page.
 #[derive(Deserialize, Default)]
@@ -79,17 +79,17 @@ impl Saved {
 
 /// Form fields as sent: repeated names (checkboxes) keep every value.
 #[derive(Debug, Default)]
-struct FormData(Vec<(String, String)>);
+pub(crate) struct FormData(Vec<(String, String)>);
 
 impl FormData {
-    fn get(&self, k: &str) -> String {
+    pub(crate) fn get(&self, k: &str) -> String {
         self.0
             .iter()
             .find(|(n, _)| n == k)
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     }
-    fn all(&self, k: &str) -> Vec<String> {
+    pub(crate) fn all(&self, k: &str) -> Vec<String> {
         self.0
             .iter()
             .filter(|(n, _)| n == k)
@@ -97,10 +97,10 @@ impl FormData {
             .filter(|v| !v.is_empty())
             .collect()
     }
-    fn has(&self, k: &str) -> bool {
+    pub(crate) fn has(&self, k: &str) -> bool {
         self.0.iter().any(|(n, _)| n == k)
     }
-    fn csrf_ok(&self, auth: &PageAuth) -> bool {
+    pub(crate) fn csrf_ok(&self, auth: &PageAuth) -> bool {
         let sent = self.get("_csrf");
         !sent.is_empty() && sent == auth.session.csrf_token
     }
@@ -147,7 +147,7 @@ impl FormData {
     }
 }
 
-fn page<'a>(s: &'a AppState, title: &'a str, auth: Option<&'a PageAuth>) -> Page<'a> {
+pub(crate) fn page<'a>(s: &'a AppState, title: &'a str, auth: Option<&'a PageAuth>) -> Page<'a> {
     Page {
         lang: L,
         title,
@@ -170,7 +170,7 @@ pub(crate) fn problem_status(problems: &Problems) -> StatusCode {
     }
 }
 
-fn render(status: StatusCode, m: Markup) -> Response {
+pub(crate) fn render(status: StatusCode, m: Markup) -> Response {
     (status, Html(m.into_string())).into_response()
 }
 
@@ -206,7 +206,7 @@ pub fn error_page(l: Lang, e: &AppError) -> Response {
     render(status, m)
 }
 
-fn csrf_failed() -> Response {
+pub(crate) fn csrf_failed() -> Response {
     let m = html! {
         (maud::DOCTYPE)
         html lang="ru" { head { meta charset="utf-8"; link rel="stylesheet" href="/static/app.css"; }
@@ -219,7 +219,7 @@ async fn not_found_page() -> Response {
     error_page(L, &AppError::NotFound)
 }
 
-fn pe(e: AppError) -> Response {
+pub(crate) fn pe(e: AppError) -> Response {
     error_page(L, &e)
 }
 
