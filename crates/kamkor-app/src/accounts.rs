@@ -271,6 +271,22 @@ impl App {
             .await
     }
 
+    /// A new account or client must lie within the administrator's territory: a refusal
+    /// (403) naming the field, recorded.
+    async fn scope_for_new(&self, ctx: &Ctx, scope: &str, entity: &str) -> AppResult<()> {
+        if self
+            .profile
+            .territory_within(scope, &ctx.user.scope_territory)
+        {
+            return Ok(());
+        }
+        self.record_denial(ctx, Action::ManageUsers, "out_of_scope", (entity, ""))
+            .await;
+        let mut p = Problems::default();
+        p.push("scope", "out_of_scope");
+        Err(AppError::Invalid(p))
+    }
+
     // ---- validation ----
 
     /// Validate a user form. `for_request`: the public form (no administrator roles, and no
@@ -484,7 +500,7 @@ impl App {
     pub async fn register_user(&self, ctx: &Ctx, f: &UserForm) -> AppResult<(UserRow, String)> {
         self.check_manage(ctx, None, ("user", "")).await?;
         let v = self.validate_user_form(f, ctx.today(), false)?;
-        self.check_manage(ctx, Some(&v.scope), ("user", "")).await?;
+        self.scope_for_new(ctx, &v.scope, "user").await?;
         let password = one_time_password()?;
         let login = self.free_login(&v.full_name).await?;
         let row = self.user_row(&v, login, &password)?;
@@ -521,6 +537,7 @@ impl App {
     }
 
     pub async fn user_card(&self, ctx: &Ctx, id: &str) -> AppResult<UserCard> {
+        self.check_manage(ctx, None, ("user", id)).await?;
         let Some(user) = self.store.user(id).await? else {
             return Err(self.missing(ctx, Action::ManageUsers, ("user", id)).await);
         };
@@ -551,6 +568,7 @@ impl App {
         version: i64,
         change: &AccountChange,
     ) -> AppResult<Option<String>> {
+        self.check_manage(ctx, None, ("user", id)).await?;
         let Some(before) = self.store.user(id).await? else {
             return Err(self.missing(ctx, Action::ManageUsers, ("user", id)).await);
         };
@@ -742,6 +760,7 @@ impl App {
     }
 
     pub async fn access_request(&self, ctx: &Ctx, id: &str) -> AppResult<AccessRequestRow> {
+        self.check_manage(ctx, None, ("access_request", id)).await?;
         let Some(r) = self.store.access_request(id).await? else {
             return Err(self
                 .missing(ctx, Action::ManageUsers, ("access_request", id))
@@ -1276,6 +1295,20 @@ impl App {
         let existing = self.store.org_networks().await?;
         if existing.iter().filter(|(o, _)| o == &agency.code).count() >= MAX_NETWORKS {
             p.push("cidr", "too_many");
+            return Err(AppError::Invalid(p));
+        }
+        // An administrator does not lock their own organisation out from where they sit.
+        if agency.code == ctx.user.organisation
+            && !ctx.client_ip.is_some_and(|ip| {
+                net.contains(&ip)
+                    || existing
+                        .iter()
+                        .filter(|(o, _)| o == &agency.code)
+                        .filter_map(|(_, c)| c.parse::<ipnet::IpNet>().ok())
+                        .any(|n| n.contains(&ip))
+            })
+        {
+            p.push("cidr", "cidr_excludes_you");
             return Err(AppError::Invalid(p));
         }
         let text = net.to_string();

@@ -399,6 +399,14 @@ impl App {
         }
     }
 
+    /// Whether the caller's roles allow this action at all (on a record in their scope),
+    /// asked before a record is looked up: a role that may never do it is refused alike for
+    /// existing and missing records, so the refusal says nothing about which ids exist.
+    async fn precheck(&self, ctx: &Ctx, action: Action, about: (&str, &str)) -> AppResult<()> {
+        self.decide_and_record(ctx, action, &Target::in_scope(true), about)
+            .await
+    }
+
     /// A record asked for by id does not exist: recorded like a denial, answered as missing.
     async fn missing(&self, ctx: &Ctx, action: Action, about: (&str, &str)) -> AppError {
         self.record_denial(ctx, action, "not_found", about).await;
@@ -491,6 +499,8 @@ impl App {
 
     pub async fn person_card(&self, ctx: &Ctx, id: Uuid) -> AppResult<PersonCard> {
         let sid = id.to_string();
+        self.precheck(ctx, Action::ReadRecord, ("person", &sid))
+            .await?;
         let Some(person) = self.store.person(id).await? else {
             return Err(self
                 .missing(ctx, Action::ReadRecord, ("person", &sid))
@@ -562,6 +572,8 @@ impl App {
     /// data subject. Recorded in the change log; linked records outside the scope stay out.
     pub async fn export_person(&self, ctx: &Ctx, id: Uuid) -> AppResult<serde_json::Value> {
         let sid = id.to_string();
+        self.precheck(ctx, Action::ExportRecord, ("person", &sid))
+            .await?;
         let Some(person) = self.store.person(id).await? else {
             return Err(self
                 .missing(ctx, Action::ExportRecord, ("person", &sid))
@@ -675,24 +687,6 @@ impl App {
             // the field leaks nothing and tells the worker what to fix.
             if !self.within_scope(ctx, c.residence_territory.as_deref()) {
                 problems.push("child.residence_territory", "out_of_scope");
-            } else if self
-                .foreign_sections_changed(
-                    ctx,
-                    c.residence_territory.as_deref(),
-                    &serde_json::Map::new(),
-                    &c.extra,
-                )
-                .is_some()
-            {
-                // Another agency's section is filled by that agency (seed 004 §11).
-                self.record_denial(
-                    ctx,
-                    Action::EditSection,
-                    "section_not_owned",
-                    ("person", ""),
-                )
-                .await;
-                return Err(AppError::Forbidden(DenyReason::SectionNotOwned));
             }
             if let Some(nid) = &c.national_id
                 && !self.store.persons_by_national_id(nid).await?.is_empty()
@@ -919,6 +913,8 @@ impl App {
         values: &BTreeMap<String, serde_json::Value>,
     ) -> AppResult<i64> {
         let sid = id.to_string();
+        self.precheck(ctx, Action::EditSection, ("person", &sid))
+            .await?;
         let Some(current) = self.store.person(id).await? else {
             return Err(self
                 .missing(ctx, Action::EditSection, ("person", &sid))
@@ -1042,6 +1038,10 @@ impl App {
         section: Option<&str>,
     ) -> AppResult<i64> {
         let sid = id.to_string();
+        if section.is_none() {
+            self.precheck(ctx, Action::UpdateRecord, ("person", &sid))
+                .await?;
+        }
         let Some(current) = self.store.person(id).await? else {
             return Err(self
                 .missing(ctx, Action::UpdateRecord, ("person", &sid))
@@ -1255,6 +1255,8 @@ impl App {
 
     pub async fn family_card(&self, ctx: &Ctx, id: Uuid) -> AppResult<FamilyCard> {
         let sid = id.to_string();
+        self.precheck(ctx, Action::ReadRecord, ("family", &sid))
+            .await?;
         let Some(family) = self.store.family(id).await? else {
             return Err(self
                 .missing(ctx, Action::ReadRecord, ("family", &sid))
@@ -1393,6 +1395,8 @@ impl App {
 
     pub async fn case_card(&self, ctx: &Ctx, id: Uuid) -> AppResult<CaseCard> {
         let sid = id.to_string();
+        self.precheck(ctx, Action::ReadRecord, ("case", &sid))
+            .await?;
         let Some(case) = self.store.case(id).await? else {
             return Err(self.missing(ctx, Action::ReadRecord, ("case", &sid)).await);
         };
