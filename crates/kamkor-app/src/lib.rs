@@ -959,6 +959,17 @@ impl App {
             .await
     }
 
+    /// Whether the caller may do this to a record in `territory` (the pages offer only what
+    /// is allowed; the use cases decide again).
+    pub fn may(&self, ctx: &Ctx, action: Action, territory: Option<&str>) -> bool {
+        decide(
+            &ctx.actor,
+            action,
+            &Target::in_scope(self.within_scope(ctx, territory)),
+            ctx.now,
+        ) == Decision::Allow
+    }
+
     /// Whether the caller may edit this section of a record in `territory` (the pages show
     /// other sections read-only).
     pub fn may_edit_section(

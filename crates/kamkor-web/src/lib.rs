@@ -15,6 +15,8 @@ use axum::routing::get;
 use kamkor_app::{App, AppError, Ctx};
 use kamkor_store::SessionRow;
 
+mod account_pages;
+mod admin_pages;
 pub mod api;
 mod api_access;
 mod html;
@@ -52,7 +54,9 @@ pub fn router(app: App, config: WebConfig) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/static/app.css", get(css))
+        .merge(account_pages::routes())
         .merge(pages::routes())
+        .merge(admin_pages::routes())
         .nest("/api/v1", api::routes())
         .with_state(state)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))

@@ -13,6 +13,7 @@ use axum::routing::get;
 use kamkor_app::{
     AppError, ChildRegistration, FamilyMemberDraft, FamilyRegistration, LoginError, PersonSearch,
 };
+use kamkor_domain::policy::Action;
 use kamkor_domain::profile::{FieldType, FormDef, Profile};
 use kamkor_domain::records::{
     CaseDraft, CaseStatus, FamilyDraft, PersonDraft, PersonRole, Problems, RelativeDraft,
@@ -79,7 +80,7 @@ impl Saved {
 
 /// Form fields as sent: repeated names (checkboxes) keep every value.
 #[derive(Debug, Default)]
-pub(crate) struct FormData(Vec<(String, String)>);
+pub(crate) struct FormData(pub(crate) Vec<(String, String)>);
 
 impl FormData {
     pub(crate) fn get(&self, k: &str) -> String {
@@ -529,6 +530,21 @@ async fn persons(
         Err(AppError::Invalid(pr)) => (Vec::new(), pr),
         Err(e) => return Err(pe(e)),
     };
+    // An exact identifier found nobody here but someone elsewhere: offer to break the glass.
+    let exact_id = if !q.q.trim().is_empty() {
+        q.q.trim()
+    } else {
+        q.national_id.trim()
+    };
+    let glass = if rows.is_empty() && problems.is_empty() && !exact_id.is_empty() {
+        s.app
+            .glass_candidate(&auth.ctx, exact_id)
+            .await
+            .map_err(pe)?
+            .map(|_| exact_id.to_string())
+    } else {
+        None
+    };
     let more = rows.len() as i64 > kamkor_app::PAGE_SIZE;
     let searched = !(q.q.trim().is_empty()
         && q.name.trim().is_empty()
@@ -570,7 +586,12 @@ async fn persons(
                     button.primary type="submit" { (t(L, "search_submit")) }
                 }
                 @if !problems.is_empty() { }
-                @else if rows.is_empty() { p.empty { (t(L, "search_nothing")) } }
+                @else if rows.is_empty() {
+                    p.empty { (t(L, "search_nothing")) }
+                    @if let Some(nid) = &glass {
+                        (crate::account_pages::glass_form(&auth.session.csrf_token, nid, "", &Problems::default()))
+                    }
+                }
                 @else {
                     h2 { @if searched { (t(L, "search_results")) } @else { (t(L, "search_recent")) } }
                     (person_table(&s, &rows[..rows.len().min(kamkor_app::PAGE_SIZE as usize)]))
@@ -729,11 +750,19 @@ async fn person_card(
         layout(
             &p,
             html! {
+                @if let Some(g) = &card.glass {
+                    p.flash.glass role="status" { (t(L, "glass_banner")) " " (display_ts(pr, &g.expires_at)) }
+                }
                 div.title-row {
                     h1 { (title) }
                     p.actions {
-                        a.button.secondary href={ "/persons/" (id) "/edit" } { (t(L, "edit")) }
-                        @if d.role == PersonRole::Subject {
+                        @if card.glass.is_none() && s.app.may(&auth.ctx, Action::UpdateRecord, d.residence_territory.as_deref()) {
+                            a.button.secondary href={ "/persons/" (id) "/edit" } { (t(L, "edit")) }
+                        }
+                        @if card.glass.is_none() && s.app.may(&auth.ctx, Action::ExportRecord, d.residence_territory.as_deref()) {
+                            a.button.secondary href={ "/api/v1/persons/" (id) "/export" } { (t(L, "person_export")) }
+                        }
+                        @if card.glass.is_none() && d.role == PersonRole::Subject && s.app.may(&auth.ctx, Action::OpenCase, d.residence_territory.as_deref()) {
                             a.button href={ "/cases/new?subject_kind=" (kind) "&subject_id=" (id) } { (t(L, "person_open_case")) }
                         }
                     }
