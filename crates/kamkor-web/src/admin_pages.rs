@@ -24,7 +24,7 @@ use serde::Deserialize;
 
 use crate::html::{
     Input, display_date_str, display_ts, error_summary, field_error, field_id, hidden_csrf, layout,
-    territory_name, territory_select, text_input,
+    territory_name, text_input,
 };
 use crate::i18n::{Lang, error_message, t};
 use crate::pages::{PageResult, csrf_failed, page, pe, problem_status, render};
@@ -378,6 +378,60 @@ fn org_select(
     }
 }
 
+/// A territory choice for scopes and territorial units: unlike the record forms, the whole
+/// country and a whole region (with everything in it) can be chosen too.
+fn scope_select(pr: &Profile, problems: &Problems, name: &str, label: &str, value: &str) -> Markup {
+    fn under<'a>(
+        pr: &'a Profile,
+        code: &str,
+        depth: usize,
+        out: &mut Vec<(usize, &'a kamkor_domain::profile::Territory)>,
+    ) {
+        for t in pr.territories.iter().filter(|t| t.parent == code) {
+            out.push((depth, t));
+            under(pr, &t.code, depth + 1, out);
+        }
+    }
+    let id = field_id(name);
+    let err = problems.for_field(name).is_some();
+    let root = pr.root_territory();
+    let root_code = root.map(|r| r.code.clone()).unwrap_or_default();
+    let tops: Vec<_> = pr
+        .territories
+        .iter()
+        .filter(|t| t.parent == root_code)
+        .map(|top| {
+            let mut subs = Vec::new();
+            under(pr, &top.code, 0, &mut subs);
+            (top, subs)
+        })
+        .collect();
+    html! {
+        div.field.has-error[err] #{ "f-" (id) } {
+            label for=(id) { (label) span.req title=(t(L, "required_mark")) { " *" } }
+            (field_error(L, problems, name))
+            select id=(id) name=(name) required aria-invalid=(if err { "true" } else { "false" }) {
+                option value="" { (t(L, "choose")) }
+                @if let Some(r) = root {
+                    option value=(r.code) selected[r.code == value] { (r.name.get(L.code())) " (" (t(L, "adm_whole_country")) ")" }
+                }
+                @for (top, subs) in tops {
+                    @if subs.is_empty() {
+                        option value=(top.code) selected[top.code == value] { (top.name.get(L.code())) }
+                    } @else {
+                        optgroup label=(top.name.get(L.code())) {
+                            option value=(top.code) selected[top.code == value] { (top.name.get(L.code())) " (" (t(L, "adm_whole_region")) ")" }
+                            @for (depth, t) in subs {
+                                option value=(t.code) selected[t.code == value] { @for _ in 0..depth { "— " } (t.name.get(L.code())) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A filter select whose empty choice means "all".
 fn filter_select(name: &str, label: &str, value: &str, options: &[(String, String)]) -> Markup {
     let id = field_id(name);
@@ -618,7 +672,7 @@ fn user_fields(pr: &Profile, problems: &Problems, f: &UserForm, public: bool) ->
             (org_select(pr, problems, "organisation", t(L, "adm_field_organisation"), &f.organisation, Some(t(L, "adm_organisation_hint"))))
             div.row {
                 (input("org_inn", "text", &f.org_inn, true, Some(t(L, "adm_org_inn_hint"))))
-                (territory_select(L, problems, pr, "territorial_unit", t(L, "adm_field_territorial_unit"), &f.territorial_unit, true))
+                (scope_select(pr, problems, "territorial_unit", t(L, "adm_field_territorial_unit"), &f.territorial_unit))
             }
             (input("org_address", "text", &f.org_address, true, Some(t(L, "adm_org_address_hint"))))
         }
@@ -647,7 +701,7 @@ fn user_fields(pr: &Profile, problems: &Problems, f: &UserForm, public: bool) ->
                 }
             }
             p.hint { (t(L, "adm_scope_hint")) }
-            (territory_select(L, problems, pr, "scope", t(L, "adm_field_scope"), &f.scope, true))
+            (scope_select(pr, problems, "scope", t(L, "adm_field_scope"), &f.scope))
             div.row {
                 @if !public {
                     (input("valid_from", "date", &f.valid_from, false, Some(t(L, "adm_valid_from_hint"))))
@@ -1515,7 +1569,7 @@ fn client_form_page(
                     (org_select(pr, problems, "organisation", t(L, "adm_field_organisation"), &f.organisation, Some(t(L, "adm_client_org_hint"))))
                     (service_checkboxes(problems, "services", &f.services))
                     p.hint { (t(L, "adm_client_scope_hint")) }
-                    (territory_select(L, problems, pr, "scope", t(L, "adm_field_scope"), &f.scope, true))
+                    (scope_select(pr, problems, "scope", t(L, "adm_field_scope"), &f.scope))
                     (text_input(L, problems, Input { name: "valid_until", label: t(L, "adm_field_valid_until"), value: &f.valid_until, kind: "date", required: true, hint: Some(t(L, "adm_valid_until_hint")), autocomplete: None }))
                     p.actions {
                         button.primary type="submit" { (t(L, "adm_client_new_submit")) }
