@@ -68,28 +68,10 @@ pub fn routes() -> Router<AppState> {
 // ---------------------------------------------------------------- small helpers
 
 /// Form fields as sent; repeated names (checkboxes) keep every value.
-struct Fields(Vec<(String, String)>);
+/// The shared form reader of the pages, with the two readings the administration forms add.
+use crate::pages::FormData as Fields;
 
 impl Fields {
-    fn get(&self, k: &str) -> String {
-        self.0
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    }
-    fn all(&self, k: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
-            .collect()
-    }
-    fn csrf_ok(&self, auth: &PageAuth) -> bool {
-        let sent = self.get("_csrf");
-        !sent.is_empty() && sent == auth.session.csrf_token
-    }
     fn version(&self) -> i64 {
         self.get("version").trim().parse().unwrap_or(0)
     }
