@@ -120,6 +120,20 @@ pub struct UserCard {
 pub struct UserFilter {
     pub q: String,
     pub status: String,
+    /// Page of the list, from 0 ([`USERS_PER_PAGE`] accounts each).
+    pub page: usize,
+}
+
+/// Accounts shown per page of the list.
+pub const USERS_PER_PAGE: usize = 50;
+
+impl UserFilter {
+    /// This filter's page of the accounts found, and whether more follow.
+    pub fn page_of<'a>(&self, rows: &'a [UserRow]) -> (&'a [UserRow], bool) {
+        let start = self.page.saturating_mul(USERS_PER_PAGE).min(rows.len());
+        let end = start.saturating_add(USERS_PER_PAGE).min(rows.len());
+        (&rows[start..end], end < rows.len())
+    }
 }
 
 /// An external system as an administrator registers it.

@@ -367,35 +367,52 @@ pub async fn ensure_accounts(app: &App) -> AppResult<Vec<DemoAccount>> {
         .find(|t| t.parent == root && p.territories.iter().any(|c| c.parent == t.code))
         .map(|t| t.code.clone())
         .unwrap_or_else(|| root.clone());
-    let plans: Vec<(&str, &str, Vec<Role>, String)> = vec![
+    let specialist_org = territorial_agency(p, &first_region);
+    // (login, name, roles, scope, organisation; "" = the profile's ministry)
+    let mut plans: Vec<(&str, &str, Vec<Role>, String, String)> = vec![
         (
             "admin",
             "Администратор системы (демо)",
             vec![Role::Administrator],
             root.clone(),
+            String::new(),
         ),
         (
             "supervisor",
             "Руководитель (демо)",
             vec![Role::Supervisor],
             root.clone(),
+            String::new(),
         ),
         (
             "specialist",
             "Специалист (демо)",
             vec![Role::Specialist],
             first_region,
+            specialist_org,
         ),
         (
             "viewer",
             "Наблюдатель центрального уровня (демо)",
             vec![Role::CentralViewer],
             root.clone(),
+            String::new(),
         ),
     ];
+    // Where the subject form has sections owned by one agency kind (reentry-yugra, seed 004
+    // §11), an agency specialist of the first such agency shows how those sections work.
+    if let Some(agency) = section_agency(p) {
+        plans.push((
+            "agency",
+            "Специалист ведомства (демо)",
+            vec![Role::AgencySpecialist],
+            agency.territory.clone(),
+            agency.code.clone(),
+        ));
+    }
     let today = now_utc().date();
     let mut out = Vec::new();
-    for (login, name, roles, scope) in plans {
+    for (login, name, roles, scope, organisation) in plans {
         let password = one_time_password()?;
         match app.store.user_by_login(login).await? {
             Some(u) => {
@@ -411,7 +428,7 @@ pub async fn ensure_accounts(app: &App) -> AppResult<Vec<DemoAccount>> {
                         login: login.to_string(),
                         full_name: name.to_string(),
                         roles: roles.clone(),
-                        organisation: String::new(),
+                        organisation,
                         scope_territory: Some(scope.clone()),
                         valid_from: today - Duration::days(1),
                         valid_until: Some(today + Duration::days(365)),
@@ -449,6 +466,49 @@ pub async fn ensure_accounts(app: &App) -> AppResult<Vec<DemoAccount>> {
         });
     }
     Ok(out)
+}
+
+/// Subject-form sections an agency kind fills.
+fn sections_owned(p: &Profile, kind: &str) -> usize {
+    p.forms
+        .iter()
+        .filter(|f| f.applies_to == "person")
+        .flat_map(|f| &f.section)
+        .filter(|s| s.owners.iter().any(|o| o == kind))
+        .count()
+}
+
+/// The agency a demo specialist in `scope` works for: one serving that territory or a part of
+/// it, of the kind that fills the most sections of the subject form ("" when there is none).
+fn territorial_agency(p: &Profile, scope: &str) -> String {
+    p.agencies
+        .iter()
+        .filter(|a| p.territory_within(&a.territory, scope))
+        .max_by_key(|a| {
+            (
+                sections_owned(p, &a.kind),
+                a.territory == scope,
+                std::cmp::Reverse(a.code.clone()),
+            )
+        })
+        .filter(|a| sections_owned(p, &a.kind) > 0)
+        .map(|a| a.code.clone())
+        .unwrap_or_default()
+}
+
+/// The first agency whose kind alone owns a section of the subject form.
+fn section_agency(p: &Profile) -> Option<&kamkor_domain::profile::Agency> {
+    let sole_owners: Vec<&str> = p
+        .forms
+        .iter()
+        .filter(|f| f.applies_to == "person")
+        .flat_map(|f| &f.section)
+        .filter(|s| s.owners.len() == 1)
+        .map(|s| s.owners[0].as_str())
+        .collect();
+    p.agencies
+        .iter()
+        .find(|a| sole_owners.contains(&a.kind.as_str()))
 }
 
 struct Codes {

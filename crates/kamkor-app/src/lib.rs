@@ -644,6 +644,29 @@ impl App {
         self.profile.forms.iter().find(|f| f.applies_to == "person")
     }
 
+    /// The subject form as the caller fills it: a section another agency fills (seed 004
+    /// §11) cannot be required of someone who may not type into it. `territory` is the
+    /// record's (`None` for a new record: the sections the caller's agency kind owns).
+    fn subject_form_for(
+        &self,
+        ctx: &Ctx,
+        territory: Option<Option<&str>>,
+    ) -> Option<kamkor_domain::profile::FormDef> {
+        let mut form = self.subject_form()?.clone();
+        for sec in &mut form.section {
+            let editable = match territory {
+                Some(t) => self.may_edit_section(ctx, t, sec),
+                None => self.owns_section(ctx, sec),
+            };
+            if !editable {
+                for f in &mut sec.field {
+                    f.required = false;
+                }
+            }
+        }
+        Some(form)
+    }
+
     fn family_form(&self) -> Option<&kamkor_domain::profile::FormDef> {
         self.profile.forms.iter().find(|f| f.applies_to == "family")
     }
@@ -667,9 +690,10 @@ impl App {
     ) -> AppResult<Registered> {
         let today = ctx.today();
         let mut problems = Problems::default();
+        let subject_form = self.subject_form_for(ctx, None);
         let child = match records::validate_person(
             &self.profile,
-            self.subject_form(),
+            subject_form.as_ref(),
             PersonRole::Subject,
             &r.child,
             today,
@@ -692,6 +716,27 @@ impl App {
                 && !self.store.persons_by_national_id(nid).await?.is_empty()
             {
                 problems.push("child.national_id", "national_id_taken");
+            }
+            // Another agency's section is filled by that agency, also on a new record (seed
+            // 004 §11).
+            if self.within_scope(ctx, c.residence_territory.as_deref())
+                && self
+                    .foreign_sections_changed(
+                        ctx,
+                        c.residence_territory.as_deref(),
+                        &serde_json::Map::new(),
+                        &c.extra,
+                    )
+                    .is_some()
+            {
+                self.record_denial(
+                    ctx,
+                    Action::EditSection,
+                    "section_not_owned",
+                    ("person", ""),
+                )
+                .await;
+                return Err(AppError::Forbidden(DenyReason::SectionNotOwned));
             }
         }
         // Family: an existing one, or a new one.
@@ -986,6 +1031,47 @@ impl App {
         ) == Decision::Allow
     }
 
+    /// May the caller open the page that edits this section of a person they have read?
+    /// A refusal is recorded like any other. A record opened by breaking the glass is read-only.
+    pub async fn authorise_section_edit(
+        &self,
+        ctx: &Ctx,
+        person: &PersonRow,
+        sec: &kamkor_domain::profile::SectionDef,
+    ) -> AppResult<()> {
+        let sid = person.id.to_string();
+        let target = self.section_target(ctx, person.data.residence_territory.as_deref(), sec);
+        self.decide_and_record(ctx, Action::EditSection, &target, ("person", &sid))
+            .await
+    }
+
+    /// May the caller open the form that edits this whole person record? Recorded when not.
+    pub async fn authorise_person_edit(&self, ctx: &Ctx, person: &PersonRow) -> AppResult<()> {
+        let sid = person.id.to_string();
+        self.check(
+            ctx,
+            Action::UpdateRecord,
+            Some(person.data.residence_territory.as_deref()),
+            ("person", &sid),
+        )
+        .await
+    }
+
+    /// Whether the caller's agency kind fills this section (seed 004 §11), wherever the
+    /// record is: what a registration form lets the user type into.
+    pub fn owns_section(&self, ctx: &Ctx, sec: &kamkor_domain::profile::SectionDef) -> bool {
+        decide(
+            &ctx.actor,
+            Action::EditSection,
+            &Target {
+                within_scope: None,
+                section_owners: sec.owners.clone(),
+                glass_open: false,
+            },
+            ctx.now,
+        ) == Decision::Allow
+    }
+
     fn section_target(
         &self,
         ctx: &Ctx,
@@ -1071,10 +1157,11 @@ impl App {
             .await?;
         }
         let form = if current.data.role == PersonRole::Subject {
-            self.subject_form()
+            self.subject_form_for(ctx, Some(territory.as_deref()))
         } else {
             None
         };
+        let form = form.as_ref();
         // A stale edit is a conflict before anything else: it shows what changed meanwhile
         // and answers no question about other records.
         if current.version != base_version {

@@ -463,8 +463,8 @@ async fn overview(State(s): State<AppState>, auth: PageAuth) -> PageResult {
         .list_users(
             &auth.ctx,
             &UserFilter {
-                q: String::new(),
                 status: "active".into(),
+                ..UserFilter::default()
             },
         )
         .await
@@ -570,6 +570,7 @@ async fn users(
                 }
                 @if rows.is_empty() { p.empty { (t(L, "adm_users_none")) } } @else {
                     p { (t(L, "adm_found")) ": " (rows.len()) }
+                    @let (rows, more) = q.page_of(&rows);
                     table {
                         thead { tr {
                             th { (t(L, "col_name")) } th { (t(L, "login_login")) } th { (t(L, "adm_col_roles")) }
@@ -577,7 +578,7 @@ async fn users(
                             th { (t(L, "adm_col_valid_until")) } th { (t(L, "adm_col_state")) } th { (t(L, "adm_col_second_factor")) }
                         } }
                         tbody {
-                            @for u in &rows {
+                            @for u in rows {
                                 tr {
                                     td { a href={ "/admin/users/" (u.id) } { (u.full_name) } }
                                     td.mono { (u.login) }
@@ -591,10 +592,25 @@ async fn users(
                             }
                         }
                     }
+                    nav.pager {
+                        @if q.page > 0 { a href=(users_page_link(&q, q.page - 1)) { "← " (t(L, "search_prev")) } }
+                        @if more { a href=(users_page_link(&q, q.page + 1)) { (t(L, "search_more")) " →" } }
+                    }
                 }
             },
         ),
     ))
+}
+
+/// The list of accounts at another page, with the same filter.
+fn users_page_link(q: &UserFilter, page: usize) -> String {
+    let qs = serde_urlencoded::to_string([
+        ("q", q.q.as_str()),
+        ("status", q.status.as_str()),
+        ("page", &page.to_string()),
+    ])
+    .unwrap_or_default();
+    format!("/admin/users?{qs}")
 }
 
 // ---------------------------------------------------------------- users: the form
@@ -2028,7 +2044,6 @@ async fn glass(State(s): State<AppState>, auth: PageAuth) -> PageResult {
         return Err(pe(AppError::Forbidden(DenyReason::RoleForbids)));
     }
     let rows = s.app.glass_reviews(&auth.ctx).await.map_err(pe)?;
-    let pr = &s.app.profile;
     let p = page(&s, t(L, "adm_glass_title"), Some(&auth));
     Ok(render(
         StatusCode::OK,
@@ -2037,6 +2052,22 @@ async fn glass(State(s): State<AppState>, auth: PageAuth) -> PageResult {
             html! {
                 h1 { (t(L, "adm_glass_title")) }
                 p.hint { (t(L, "adm_glass_intro")) }
+                (glass_table(&s, &auth, &rows))
+            },
+        ),
+    ))
+}
+
+/// Break-the-glass grants as a table: on this page and on a supervisor's home page. Names link
+/// to what the viewer may open (user cards for administrators, records for supervisors).
+pub(crate) fn glass_table(
+    s: &AppState,
+    auth: &PageAuth,
+    rows: &[kamkor_app::accounts::GlassReview],
+) -> Markup {
+    let pr = &s.app.profile;
+    let admin = auth.ctx.actor.roles.contains(&Role::Administrator);
+    html! {
                 @if rows.is_empty() { p.empty { (t(L, "adm_glass_none")) } } @else {
                     table {
                         thead { tr {
@@ -2044,11 +2075,17 @@ async fn glass(State(s): State<AppState>, auth: PageAuth) -> PageResult {
                             th { (t(L, "adm_col_reason")) } th { (t(L, "adm_col_until")) }
                         } }
                         tbody {
-                            @for g in &rows {
+                            @for g in rows {
                                 tr {
                                     td { (display_ts(pr, &g.grant.opened_at)) }
-                                    td { a href={ "/admin/users/" (g.grant.user_id) } { (if g.user_name.is_empty() { t(L, "adm_actor_unknown").to_string() } else { g.user_name.clone() }) } }
-                                    td { a href={ "/persons/" (g.grant.person_id) } { (if g.person_name.is_empty() { t(L, "adm_person_record").to_string() } else { g.person_name.clone() }) } }
+                                    td {
+                                        @let who = if g.user_name.is_empty() { t(L, "adm_actor_unknown").to_string() } else { g.user_name.clone() };
+                                        @if admin { a href={ "/admin/users/" (g.grant.user_id) } { (who) } } @else { (who) }
+                                    }
+                                    td {
+                                        @let whom = if g.person_name.is_empty() { t(L, "adm_person_record").to_string() } else { g.person_name.clone() };
+                                        @if s.app.may(&auth.ctx, Action::ReadRecord, g.grant.territory.as_deref()) { a href={ "/persons/" (g.grant.person_id) } { (whom) } } @else { (whom) }
+                                    }
                                     td { (g.grant.reason) }
                                     td {
                                         (display_ts(pr, &g.grant.expires_at))
@@ -2064,7 +2101,5 @@ async fn glass(State(s): State<AppState>, auth: PageAuth) -> PageResult {
                         }
                     }
                 }
-            },
-        ),
-    ))
+    }
 }

@@ -233,7 +233,15 @@ async fn list_users(
     Query(f): Query<UserFilter>,
 ) -> ApiResult {
     let users = s.app.list_users(&auth.ctx, &f).await.map_err(err)?;
-    Ok(Json(json!({"items": users.iter().map(account_json).collect::<Vec<_>>()})).into_response())
+    let (items, more) = f.page_of(&users);
+    Ok(Json(json!({
+        "items": items.iter().map(account_json).collect::<Vec<_>>(),
+        "total": users.len(),
+        "page": f.page,
+        "per_page": kamkor_app::accounts::USERS_PER_PAGE,
+        "more": more,
+    }))
+    .into_response())
 }
 
 async fn register_user(

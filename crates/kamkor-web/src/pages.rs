@@ -48,6 +48,10 @@ pub fn routes() -> Router<AppState> {
             "/persons/{id}/edit",
             get(person_edit_form).post(person_edit_submit),
         )
+        .route(
+            "/persons/{id}/sections/{section}",
+            get(section_edit_form).post(section_edit_submit),
+        )
         .route("/register", get(register_form).post(register_submit))
         .route("/families", get(families))
         .route("/families/new", get(family_form).post(family_submit))
@@ -438,11 +442,32 @@ fn status_label(st: CaseStatus) -> &'static str {
     t(L, &format!("status_{}", st.code()))
 }
 
+/// Break-the-glass grants listed on a supervisor's home page (the rest on /admin/break-glass).
+const HOME_GLASS_ROWS: usize = 10;
+
 async fn home(State(s): State<AppState>, auth: PageAuth) -> PageResult {
     let h = s.app.home(&auth.ctx).await.map_err(pe)?;
     let p = page(&s, t(L, "home_title"), Some(&auth));
     let child = s.app.profile.meta.subject == "child";
     let total: i64 = h.counts.iter().map(|(_, n)| n).sum();
+    // A supervisor sees who broke the glass on records in their territory (issue 3 item 7).
+    let glass = if auth
+        .ctx
+        .actor
+        .roles
+        .contains(&kamkor_domain::policy::Role::Supervisor)
+    {
+        let mut g = s.app.glass_reviews(&auth.ctx).await.map_err(pe)?;
+        g.truncate(HOME_GLASS_ROWS);
+        Some(g)
+    } else {
+        None
+    };
+    let creates = s.app.may(
+        &auth.ctx,
+        Action::CreateRecord,
+        Some(&auth.ctx.user.scope_territory),
+    );
     Ok(render(
         StatusCode::OK,
         layout(
@@ -450,17 +475,27 @@ async fn home(State(s): State<AppState>, auth: PageAuth) -> PageResult {
             html! {
                 h1 { (t(L, "home_title")) }
                 div.grid {
-                    section.card {
-                        h2 { (t(L, "home_quick_search")) }
-                        form method="get" action="/persons" role="search" {
-                            (text_input(L, &Problems::default(), Input { name: "q", label: t(L, "search_q"), value: "", kind: "search", required: false, hint: Some(t(L, "search_q_hint")), autocomplete: None }))
-                            button.primary type="submit" { (t(L, "search_submit")) }
+                    @if h.reads_records {
+                        section.card {
+                            h2 { (t(L, "home_quick_search")) }
+                            form method="get" action="/persons" role="search" {
+                                (text_input(L, &Problems::default(), Input { name: "q", label: t(L, "search_q"), value: "", kind: "search", required: false, hint: Some(t(L, "search_q_hint")), autocomplete: None }))
+                                button.primary type="submit" { (t(L, "search_submit")) }
+                            }
+                            h2 { (t(L, "home_actions")) }
+                            p.actions {
+                                @if creates {
+                                    a.button href="/register" { (t(L, if child { "nav_register_child" } else { "nav_register_person" })) }
+                                    a.button.secondary href="/families/new" { (t(L, "nav_register_family")) }
+                                }
+                                a.button.secondary href="/families" { (t(L, "family_search")) }
+                            }
                         }
-                        h2 { (t(L, "home_actions")) }
-                        p.actions {
-                            a.button href="/register" { (t(L, if child { "nav_register_child" } else { "nav_register_person" })) }
-                            a.button.secondary href="/families/new" { (t(L, "nav_register_family")) }
-                            a.button.secondary href="/families" { (t(L, "family_search")) }
+                    } @else if auth.ctx.actor.roles.contains(&kamkor_domain::policy::Role::Administrator) {
+                        section.card {
+                            h2 { (t(L, "nav_admin")) }
+                            p { (t(L, "home_admin_hint")) }
+                            p.actions { a.button href="/admin" { (t(L, "nav_admin")) } }
                         }
                     }
                     section.card {
@@ -477,6 +512,14 @@ async fn home(State(s): State<AppState>, auth: PageAuth) -> PageResult {
                                 }
                             }
                         }
+                    }
+                }
+                @if let Some(g) = &glass {
+                    section.card {
+                        h2 { (t(L, "home_glass")) }
+                        p.hint { (t(L, "home_glass_hint")) }
+                        (crate::admin_pages::glass_table(&s, &auth, g))
+                        p { a href="/admin/break-glass" { (t(L, "home_glass_all")) " →" } }
                     }
                 }
                 section.card {
@@ -786,7 +829,12 @@ async fn person_card(
                 @if let (Some(form), PersonRole::Subject) = (subject_form, d.role) {
                     @for sec in &form.section {
                         section.card {
-                            h2 { (sec.label.get(L.code())) }
+                            div.title-row {
+                                h2 { (sec.label.get(L.code())) }
+                                @if card.glass.is_none() && s.app.may_edit_section(&auth.ctx, d.residence_territory.as_deref(), sec) {
+                                    a.button.secondary.small href={ "/persons/" (id) "/sections/" (sec.code) } { (t(L, "section_edit")) }
+                                }
+                            }
                             dl.facts {
                                 @for f in &sec.field {
                                     (dl_row(f.label.get(L.code()), d.extra.get(&f.code).map(|v| extra_display(pr, L, f, v)).unwrap_or_default()))
@@ -859,6 +907,7 @@ fn person_fields(
     d: &PersonDraft,
     subject: bool,
     form: Option<&FormDef>,
+    sections: SectionMode,
 ) -> Markup {
     let pr = &s.app.profile;
     let n = |k: &str| format!("{prefix}{k}");
@@ -894,16 +943,70 @@ fn person_fields(
             (checkboxes(L, problems, &n("social_payments"), t(L, "person_social_payments"), &d.social_payments, &classifier_options(pr, L, "social_payment", &d.social_payments)))
             @if let Some(form) = form {
                 @for sec in &form.section {
-                    fieldset.section {
-                        legend { (sec.label.get(L.code())) }
-                        @for f in &sec.field {
-                            (extra_input(pr, L, problems, prefix, f, d.extra.get(&f.code)))
+                    @if sections.editable(s, sec) {
+                        fieldset.section {
+                            legend { (sec.label.get(L.code())) }
+                            @for f in &sec.field {
+                                (extra_input(pr, L, problems, prefix, f, d.extra.get(&f.code)))
+                            }
+                        }
+                    } @else {
+                        // Another agency's section (seed 004 §11): shown, not editable; the
+                        // use case keeps its stored values when the form leaves them out.
+                        fieldset.section.readonly {
+                            legend { (sec.label.get(L.code())) }
+                            p.hint { (t(L, "section_filled_by")) " " (section_owner_names(pr, sec)) }
+                            @if let SectionMode::Edit { stored, .. } = sections {
+                                dl.facts {
+                                    @for f in &sec.field {
+                                        (dl_row(f.label.get(L.code()), stored.get(&f.code).map(|v| extra_display(pr, L, f, v)).unwrap_or_default()))
+                                    }
+                                }
+                            }
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// Which sections of the subject form a page lets the user type into.
+#[derive(Clone, Copy)]
+enum SectionMode<'a> {
+    /// A new record: the sections the user's agency kind owns.
+    Register(&'a kamkor_app::Ctx),
+    /// An existing record in `territory`: the sections the user may edit there.
+    Edit {
+        ctx: &'a kamkor_app::Ctx,
+        territory: Option<&'a str>,
+        /// The stored values, shown for the sections the user may not edit.
+        stored: &'a serde_json::Map<String, Value>,
+    },
+}
+
+impl SectionMode<'_> {
+    fn editable(&self, s: &AppState, sec: &kamkor_domain::profile::SectionDef) -> bool {
+        match *self {
+            SectionMode::Register(ctx) => s.app.owns_section(ctx, sec),
+            SectionMode::Edit { ctx, territory, .. } => s.app.may_edit_section(ctx, territory, sec),
+        }
+    }
+}
+
+/// The agency kinds that fill a section, by name.
+fn section_owner_names(pr: &Profile, sec: &kamkor_domain::profile::SectionDef) -> String {
+    sec.owners
+        .iter()
+        .map(|o| {
+            pr.org_kinds
+                .iter()
+                .find(|k| &k.code == o)
+                .map(|k| k.name.get(L.code()).to_string())
+                .unwrap_or_else(|| o.clone())
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 async fn person_edit_form(
@@ -913,6 +1016,11 @@ async fn person_edit_form(
 ) -> PageResult {
     let id = Uuid::parse_str(&id).map_err(|_| pe(AppError::NotFound))?;
     let card = s.app.person_card(&auth.ctx, id).await.map_err(pe)?;
+    // A record opened by breaking the glass is outside the scope: refused here too.
+    s.app
+        .authorise_person_edit(&auth.ctx, &card.person)
+        .await
+        .map_err(pe)?;
     Ok(person_edit_page(
         &s,
         &auth,
@@ -975,7 +1083,7 @@ fn person_edit_page(
                 form.card method="post" action={ "/persons/" (current.id) "/edit" } novalidate {
                     (hidden_csrf(&auth.session.csrf_token))
                     input type="hidden" name="version" value=(version);
-                    (person_fields(s, problems, "", d, subject, form))
+                    (person_fields(s, problems, "", d, subject, form, SectionMode::Edit { ctx: &auth.ctx, territory: current.data.residence_territory.as_deref(), stored: &current.data.extra }))
                     p.actions {
                         button.primary type="submit" { (t(L, "save")) }
                         a.button.secondary href={ "/persons/" (current.id) } { (t(L, "cancel")) }
@@ -1035,6 +1143,170 @@ async fn person_edit_submit(
             &auth,
             &card.person,
             &d,
+            current,
+            &Problems::default(),
+            Some(&changes),
+        )),
+        Err(e) => Err(pe(e)),
+    }
+}
+
+// ---------------------------------------------------------------- one section of a card
+
+/// The card's section `code`, for a page that edits it alone (an agency specialist fills the
+/// section its agency owns, seed 004 §11).
+fn subject_section<'a>(
+    pr: &'a Profile,
+    person: &PersonRow,
+    code: &str,
+) -> Option<(&'a FormDef, &'a kamkor_domain::profile::SectionDef)> {
+    let form = pr.forms.iter().find(|f| f.applies_to == "person")?;
+    if person.data.role != PersonRole::Subject {
+        return None;
+    }
+    form.section
+        .iter()
+        .find(|x| x.code == code)
+        .map(|x| (form, x))
+}
+
+async fn section_edit_form(
+    State(s): State<AppState>,
+    auth: PageAuth,
+    Path((id, code)): Path<(String, String)>,
+) -> PageResult {
+    let id = Uuid::parse_str(&id).map_err(|_| pe(AppError::NotFound))?;
+    let card = s.app.person_card(&auth.ctx, id).await.map_err(pe)?;
+    let Some((_, sec)) = subject_section(&s.app.profile, &card.person, &code) else {
+        return Err(pe(AppError::NotFound));
+    };
+    s.app
+        .authorise_section_edit(&auth.ctx, &card.person, sec)
+        .await
+        .map_err(pe)?;
+    let values: BTreeMap<String, Value> = card
+        .person
+        .data
+        .extra
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok(section_edit_page(
+        &s,
+        &auth,
+        &card.person,
+        sec,
+        &values,
+        card.person.version,
+        &Problems::default(),
+        None,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn section_edit_page(
+    s: &AppState,
+    auth: &PageAuth,
+    current: &PersonRow,
+    sec: &kamkor_domain::profile::SectionDef,
+    values: &BTreeMap<String, Value>,
+    version: i64,
+    problems: &Problems,
+    conflict: Option<&[kamkor_app::ConflictChange]>,
+) -> Response {
+    let pr = &s.app.profile;
+    let title = format!("{}: {}", sec.label.get(L.code()), current.data.full_name());
+    let p = page(s, &title, Some(auth));
+    let labels = |f: &str| person_field_label(pr, f);
+    let status = if conflict.is_some() {
+        StatusCode::CONFLICT
+    } else {
+        problem_status(problems)
+    };
+    render(
+        status,
+        layout(
+            &p,
+            html! {
+                h1 { (title) }
+                p.lead { (t(L, "section_edit_intro")) }
+                @if let Some(changes) = conflict {
+                    div.errors role="alert" {
+                        h2 { (t(L, "conflict_title")) }
+                        p { (t(L, "conflict_intro")) }
+                        ul {
+                            @for c in changes {
+                                @for f in &c.fields {
+                                    li { (display_ts(pr, &c.at)) ": " strong { (labels(&f.field)) } " — " (json_text(&f.before)) " → " (json_text(&f.after)) }
+                                }
+                            }
+                        }
+                    }
+                }
+                (error_summary(L, problems, labels))
+                form.card method="post" action={ "/persons/" (current.id) "/sections/" (sec.code) } novalidate {
+                    (hidden_csrf(&auth.session.csrf_token))
+                    input type="hidden" name="version" value=(version);
+                    fieldset.section {
+                        legend { (sec.label.get(L.code())) }
+                        @for f in &sec.field {
+                            (extra_input(pr, L, problems, "", f, values.get(&f.code)))
+                        }
+                    }
+                    p.actions {
+                        button.primary type="submit" { (t(L, "save")) }
+                        a.button.secondary href={ "/persons/" (current.id) } { (t(L, "cancel")) }
+                    }
+                }
+            },
+        ),
+    )
+}
+
+async fn section_edit_submit(
+    State(s): State<AppState>,
+    auth: PageAuth,
+    Path((id, code)): Path<(String, String)>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let id = Uuid::parse_str(&id).map_err(|_| pe(AppError::NotFound))?;
+    let f = FormData(f);
+    if !f.csrf_ok(&auth) {
+        return Err(csrf_failed());
+    }
+    let card = s.app.person_card(&auth.ctx, id).await.map_err(pe)?;
+    let Some((form, sec)) = subject_section(&s.app.profile, &card.person, &code) else {
+        return Err(pe(AppError::NotFound));
+    };
+    // Only this section's fields: the others are not on the page.
+    let values: BTreeMap<String, Value> = f
+        .extra("", Some(form))
+        .into_iter()
+        .filter(|(k, _)| sec.field.iter().any(|x| &x.code == k))
+        .collect();
+    let version: i64 = f.get("version").parse().unwrap_or(0);
+    match s
+        .app
+        .update_person_section(&auth.ctx, id, version, &code, &values)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("/persons/{id}?saved=updated")).into_response()),
+        Err(AppError::Invalid(p)) => Ok(section_edit_page(
+            &s,
+            &auth,
+            &card.person,
+            sec,
+            &values,
+            version,
+            &p,
+            None,
+        )),
+        Err(AppError::Conflict { current, changes }) => Ok(section_edit_page(
+            &s,
+            &auth,
+            &card.person,
+            sec,
+            &values,
             current,
             &Problems::default(),
             Some(&changes),
@@ -1170,7 +1442,7 @@ fn register_page(
                     input type="hidden" name="relatives_count" value=(blocks);
                     fieldset.card {
                         legend { (t(L, if child { "register_child_section" } else { "register_person_section" })) }
-                        (person_fields(s, problems, "child.", &r.child, true, subject_form))
+                        (person_fields(s, problems, "child.", &r.child, true, subject_form, SectionMode::Register(&auth.ctx)))
                     }
                     fieldset.card {
                         legend { (t(L, "register_family_section")) }
@@ -1204,7 +1476,7 @@ fn register_page(
                                     (select(L, problems, &format!("{pre}relation_kind"), t(L, "register_relative_kind"), &rd.relation_kind, false, &classifier_options(pr, L, "relation_kind", std::slice::from_ref(&rd.relation_kind))))
                                     (select(L, problems, &format!("{pre}relative_status"), t(L, "register_relative_status"), &rd.relative_status, false, &classifier_options(pr, L, "relative_status", std::slice::from_ref(&rd.relative_status))))
                                 }
-                                (person_fields(s, problems, &format!("{pre}person."), &rd.person, false, None))
+                                (person_fields(s, problems, &format!("{pre}person."), &rd.person, false, None, SectionMode::Register(&auth.ctx)))
                                 (text_input(L, problems, Input { name: &format!("{pre}note"), label: t(L, "register_relative_note"), value: &rd.note, kind: "text", required: false, hint: None, autocomplete: None }))
                             }
                         }

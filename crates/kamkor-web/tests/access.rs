@@ -255,13 +255,11 @@ async fn run(e: &Env, token: &str, op: Op, place: Place, id: &str, nid: &str, n:
                 .await
         }
         Create => {
-            e.json(
-                "POST",
-                "/api/v1/persons",
-                Some(token),
-                person_body(&snils(5000 + *n), place.territory()),
-            )
-            .await
+            // Without the prison service's section, which only that service fills (seed 004
+            // §11; a new record carrying it is refused with `section_not_owned`).
+            let mut body = person_body(&snils(5000 + *n), place.territory());
+            body["person"]["extra"] = json!({});
+            e.json("POST", "/api/v1/persons", Some(token), body).await
         }
         Update => {
             let mut p = person_body(nid, place.territory())["person"].clone();
@@ -968,9 +966,21 @@ async fn access_matrix_networks_and_break_the_glass() {
         let items = r.json()["items"].as_array().unwrap().clone();
         assert_eq!(items.len(), 1);
         assert_eq!(items[0]["reason"], "доставлен в больницу без сопровождения");
+        // ... on their home page too, with the record linked.
+        let (cookie, _) = e.page_login("n_sup").await;
+        let home = e.page("/", &cookie).await;
+        assert!(
+            home.body.contains("доставлен в больницу без сопровождения")
+                && home.body.contains(&format!("/persons/{sibling_id}")),
+            "{}",
+            home.body
+        );
         let own_sup = login_as(&e, "n_sup2", &[Role::Supervisor], OWN, OWN_OMSU).await;
         let r = e.get("/api/v1/admin/break-glass", Some(&own_sup)).await;
         assert_eq!(r.json()["items"].as_array().unwrap().len(), 0);
+        let (cookie, _) = e.page_login("n_sup2").await;
+        let home = e.page("/", &cookie).await;
+        assert!(!home.body.contains("доставлен в больницу без сопровождения"));
         let log = e
             .app
             .store

@@ -478,3 +478,47 @@ async fn every_administration_page_opens_with_labels_clients_and_networks_work()
         assert_labelled(e.engine, "/request-access", &r.body);
     }
 }
+
+#[tokio::test]
+async fn the_list_of_users_is_paged() {
+    for e in common::envs("tzhs-kg").await {
+        let (admin, _) = admin_session(&e, "admin1", Some(ROOT)).await;
+        let worker = e.app.store.user_by_login("admin1").await.unwrap().unwrap();
+        // 60 more accounts, written straight to the store (no password hashing needed).
+        let mut tx = e.app.store.begin("test", None).await.unwrap();
+        for i in 0..60 {
+            tx.insert_user(&kamkor_store::UserRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                version: 1,
+                login: format!("w{i:03}"),
+                full_name: format!("Работник {i:03}"),
+                role: "specialist".into(),
+                scope_territory: BISHKEK.into(),
+                totp_secret: None,
+                ..worker.clone()
+            })
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let first = e.page("/admin/users", &admin).await;
+        assert_eq!(first.status, StatusCode::OK, "{}", e.engine);
+        assert!(
+            first.body.contains("w000") && !first.body.contains("w055"),
+            "{}",
+            e.engine
+        );
+        assert!(
+            first.body.contains("page=1"),
+            "a link to the next page: {}",
+            e.engine
+        );
+        let second = e.page("/admin/users?page=1", &admin).await;
+        assert!(
+            second.body.contains("w055") && !second.body.contains("w000"),
+            "{}",
+            e.engine
+        );
+        assert!(second.body.contains("page=0"), "a link back: {}", e.engine);
+    }
+}
