@@ -360,11 +360,12 @@ pub async fn ensure_accounts(app: &App) -> AppResult<Vec<DemoAccount>> {
         .root_territory()
         .map(|t| t.code.clone())
         .unwrap_or_default();
-    // A specialist scoped to the first level-1 territory that has a territorial agency.
+    // A specialist scoped to the first level-1 territory (one with parts of its own if any).
     let first_region = p
         .territories
         .iter()
         .find(|t| t.parent == root && p.territories.iter().any(|c| c.parent == t.code))
+        .or_else(|| p.territories.iter().find(|t| t.parent == root))
         .map(|t| t.code.clone())
         .unwrap_or_else(|| root.clone());
     let specialist_org = territorial_agency(p, &first_region);
@@ -479,33 +480,40 @@ fn sections_owned(p: &Profile, kind: &str) -> usize {
 }
 
 /// The agency a demo specialist in `scope` works for: one serving that territory or a part of
-/// it, of the kind that fills the most sections of the subject form ("" when there is none).
+/// it, of a kind that owns no section of the subject form alone (the coordinating body, not a
+/// sectoral agency), preferring kinds that fill shared sections; "" when there is none.
 fn territorial_agency(p: &Profile, scope: &str) -> String {
+    let sole: Vec<&str> = sole_section_owners(p);
     p.agencies
         .iter()
-        .filter(|a| p.territory_within(&a.territory, scope))
-        .max_by_key(|a| {
+        .enumerate()
+        .filter(|(_, a)| p.territory_within(&a.territory, scope))
+        .filter(|(_, a)| !sole.contains(&a.kind.as_str()))
+        .max_by_key(|(i, a)| {
             (
-                sections_owned(p, &a.kind),
+                sections_owned(p, &a.kind) > 0,
                 a.territory == scope,
-                std::cmp::Reverse(a.code.clone()),
+                std::cmp::Reverse(*i),
             )
         })
-        .filter(|a| sections_owned(p, &a.kind) > 0)
-        .map(|a| a.code.clone())
+        .map(|(_, a)| a.code.clone())
         .unwrap_or_default()
 }
 
-/// The first agency whose kind alone owns a section of the subject form.
-fn section_agency(p: &Profile) -> Option<&kamkor_domain::profile::Agency> {
-    let sole_owners: Vec<&str> = p
-        .forms
+/// Agency kinds that alone own a section of the subject form.
+fn sole_section_owners(p: &Profile) -> Vec<&str> {
+    p.forms
         .iter()
         .filter(|f| f.applies_to == "person")
         .flat_map(|f| &f.section)
         .filter(|s| s.owners.len() == 1)
         .map(|s| s.owners[0].as_str())
-        .collect();
+        .collect()
+}
+
+/// The first agency whose kind alone owns a section of the subject form.
+fn section_agency(p: &Profile) -> Option<&kamkor_domain::profile::Agency> {
+    let sole_owners = sole_section_owners(p);
     p.agencies
         .iter()
         .find(|a| sole_owners.contains(&a.kind.as_str()))
@@ -1056,5 +1064,30 @@ mod tests {
             assert_eq!(a.next_u64(), b.next_u64());
         }
         assert_eq!(Rng::new(1).uuid(5).get_version_num(), 7);
+    }
+
+    fn profile(name: &str) -> Profile {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../profiles")
+            .join(name);
+        crate::load_profile(&dir).expect("profile loads")
+    }
+
+    #[test]
+    fn demo_specialists_work_for_the_coordinating_body_and_agencies_for_their_section() {
+        // Yugra: a district's local administration, not its employment centre; the agency
+        // account is the prison service, which alone fills the release section (seed 004 §11).
+        let y = profile("reentry-yugra");
+        let org = territorial_agency(&y, "71811000");
+        assert_eq!(y.agency(&org).map(|a| a.kind.as_str()), Some("omsu"));
+        assert_eq!(section_agency(&y).map(|a| a.kind.as_str()), Some("ufsin"));
+        // Kyrgyzstan: a territorial unit of the oblast; no section belongs to one agency.
+        let k = profile("tzhs-kg");
+        let region = "41702000000000";
+        let org = territorial_agency(&k, region);
+        let a = k.agency(&org).expect("an agency");
+        assert!(k.territory_within(&a.territory, region));
+        assert_ne!(a.kind, "ministry");
+        assert!(section_agency(&k).is_none());
     }
 }
