@@ -364,7 +364,8 @@ impl App {
                     v
                 }
                 Err(e) => {
-                    p.push("org_inn", e.code());
+                    // The identifier errors speak of a person's PIN; an INN has its own texts.
+                    p.push("org_inn", e.code().replacen("id_", "inn_", 1));
                     String::new()
                 }
             }

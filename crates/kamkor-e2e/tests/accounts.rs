@@ -419,9 +419,16 @@ async fn accounts_journey(env: &Env) -> R<()> {
         "forced password change: no word why ({notice:?})"
     );
     shots.take_full(&a, "acc-08-password-change-forced").await?;
-    // Nothing else opens until the password is changed.
-    click_and_wait(&a, "header nav a[href='/']").await?;
-    expect_path(&a, "/password", "home before the password is changed").await?;
+    // Nothing else opens until the password is changed: no menu, and typing an address
+    // leads back here.
+    ensure!(
+        !exists(&a, "header nav").await?,
+        "forced password change: the menu leads nowhere and must not be shown"
+    );
+    a.goto(&env.url("/persons"))
+        .await
+        .ctx("open the search before the password is changed")?;
+    expect_path(&a, "/password", "search before the password is changed").await?;
     let pw = "form[action='/password']";
     fill(&a, &format!("{pw} input[name='current']"), &one_time).await?;
     fill(&a, &format!("{pw} input[name='new']"), WORKER_PASSWORD).await?;

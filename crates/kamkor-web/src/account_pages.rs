@@ -56,14 +56,14 @@ async fn account(State(s): State<AppState>, auth: PageAuth) -> Response {
                 h1 { (t(L, "account_title")) }
                 section.card {
                     dl.facts {
-                        dt { (t(L, "account_name")) } dd { (u.full_name) " (" (u.login) ")" }
-                        dt { (t(L, "account_roles")) } dd { (role_names(&u.role)) }
-                        dt { (t(L, "account_organisation")) } dd { (org) }
-                        dt { (t(L, "account_scope")) } dd { (territory_name(pr, L, &u.scope_territory)) }
-                        dt { (t(L, "account_valid")) } dd {
+                        div { dt { (t(L, "account_name")) } dd { (u.full_name) " (" (u.login) ")" } }
+                        div { dt { (t(L, "account_roles")) } dd { (role_names(&u.role)) } }
+                        div { dt { (t(L, "account_organisation")) } dd { (org) } }
+                        div { dt { (t(L, "account_scope")) } dd { (territory_name(pr, L, &u.scope_territory)) } }
+                        div { dt { (t(L, "account_valid")) } dd {
                             (display_date_str(&u.valid_from)) " — "
                             (u.valid_until.as_deref().map(display_date_str).unwrap_or_else(|| t(L, "account_no_end").to_string()))
-                        }
+                        } }
                     }
                 }
                 section.card {

@@ -792,13 +792,24 @@ async fn user_new_form(State(s): State<AppState>, auth: PageAuth) -> PageResult 
 
 /// The page shown once after an account was made (registration, approval) or its password
 /// reset: the login and the one-time password.
+/// Where a one-time password came from: what the page offers next.
+enum Issued<'a> {
+    Registered,
+    Reset,
+    /// An approved access request, with the contact the requester left.
+    Approved {
+        contact: Option<&'a str>,
+    },
+}
+
 fn credentials_page(
     s: &AppState,
     auth: &PageAuth,
     u: &UserRow,
     password: &str,
-    reset: bool,
+    issued: Issued,
 ) -> Response {
+    let reset = matches!(issued, Issued::Reset);
     let title = t(
         L,
         if reset {
@@ -819,6 +830,9 @@ fn credentials_page(
                     dl.facts {
                         (dl_row(t(L, "col_name"), u.full_name.clone()))
                         div { dt { (t(L, "login_login")) } dd { strong.mono #new-login { (u.login) } } }
+                        @if let Issued::Approved { contact } = issued {
+                            (dl_row(t(L, "adm_field_contact"), contact.unwrap_or_default().to_string()))
+                        }
                     }
                     (secret_box("one-time-password", t(L, "adm_one_time_password"), password))
                     p.notice { (t(L, "adm_password_once")) }
@@ -827,7 +841,11 @@ fn credentials_page(
                     p.actions {
                         a.button href={ "/admin/users/" (u.id) } { (t(L, "adm_open_card")) }
                         a.button.secondary href="/admin/users" { (t(L, "adm_users_title")) }
-                        @if !reset { a.button.secondary href="/admin/users/new" { (t(L, "adm_register_another")) } }
+                        @match issued {
+                            Issued::Registered => { a.button.secondary href="/admin/users/new" { (t(L, "adm_register_another")) } }
+                            Issued::Approved { .. } => { a.button.secondary href="/admin/requests" { (t(L, "adm_requests_title")) } }
+                            Issued::Reset => {}
+                        }
                     }
                 }
             },
@@ -846,7 +864,13 @@ async fn user_new_submit(
     }
     let form = f.user_form();
     match s.app.register_user(&auth.ctx, &form).await {
-        Ok((user, password)) => Ok(credentials_page(&s, &auth, &user, &password, false)),
+        Ok((user, password)) => Ok(credentials_page(
+            &s,
+            &auth,
+            &user,
+            &password,
+            Issued::Registered,
+        )),
         Err(AppError::Invalid(p)) => Ok(user_form_page(&s, Some(&auth), FormMode::New, &form, &p)),
         Err(e) => Err(pe(e)),
     }
@@ -941,7 +965,7 @@ fn user_card_page(
                         div { dt { (t(L, "adm_col_state")) } dd { (state_badge(state, "adm_state_")) } }
                         @if let Some(r) = &u.status_reason { (dl_row(t(L, "adm_status_reason"), r.clone())) }
                         (dl_row(t(L, "adm_col_second_factor"), t(L, if u.totp_secret.is_some() { "adm_second_factor_on" } else if s.app.second_factor_required(u) { "adm_second_factor_pending" } else { "adm_second_factor_off" }).to_string()))
-                        (dl_row(t(L, "adm_must_change"), t(L, if u.must_change_password { "yes" } else { "no" }).to_string()))
+                        (dl_row(t(L, "adm_must_change"), t(L, if u.must_change_password { "adm_must_change_yes" } else { "adm_must_change_no" }).to_string()))
                         (dl_row(t(L, "adm_failures"), card.failures.to_string()))
                         (dl_row(t(L, "adm_locked_until"), card.locked_until.as_deref().map(|x| display_ts(pr, x)).unwrap_or_else(|| t(L, "adm_not_locked").to_string())))
                     }
@@ -1093,7 +1117,13 @@ async fn user_change(
     {
         Ok(Some(password)) => {
             let card = s.app.user_card(&auth.ctx, &id).await.map_err(pe)?;
-            Ok(credentials_page(&s, &auth, &card.user, &password, true))
+            Ok(credentials_page(
+                &s,
+                &auth,
+                &card.user,
+                &password,
+                Issued::Reset,
+            ))
         }
         Ok(None) => Ok(Redirect::to(&format!("/admin/users/{id}?saved={action}")).into_response()),
         Err(AppError::Invalid(p)) => {
@@ -1264,7 +1294,7 @@ async fn requests(
             &p,
             html! {
                 h1 { (t(L, "adm_requests_title")) }
-                p.hint { (t(L, "adm_requests_intro")) " " span.mono { "/request-access" } }
+                p.hint { (t(L, "adm_requests_intro")) " " a href="/request-access" { "/request-access" } }
                 form.card.row method="get" action="/admin/requests" {
                     (filter_select("status", t(L, "adm_col_state"), &status, &opts))
                     div.field { button.primary type="submit" { (t(L, "adm_show")) } }
@@ -1418,7 +1448,17 @@ async fn request_approve(
         .approve_access_request(&auth.ctx, &id, f.version())
         .await
     {
-        Ok((user, password)) => Ok(credentials_page(&s, &auth, &user, &password, false)),
+        Ok((user, password)) => {
+            let request = s.app.access_request(&auth.ctx, &id).await.map_err(pe)?;
+            let contact = request.contact.as_deref();
+            Ok(credentials_page(
+                &s,
+                &auth,
+                &user,
+                &password,
+                Issued::Approved { contact },
+            ))
+        }
         Err(AppError::Invalid(p)) => {
             let r = s.app.access_request(&auth.ctx, &id).await.map_err(pe)?;
             Ok(request_card_page(&s, &auth, &r, &p, false, None).await)

@@ -42,6 +42,9 @@ pub fn layout(p: &Page, body: Markup) -> Markup {
                         @let roles = kamkor_domain::policy::parse_roles(&u.role);
                         @let reads = roles.iter().any(|r| matches!(r, Role::Supervisor | Role::Specialist | Role::AgencySpecialist | Role::CentralViewer | Role::TerritorialViewer));
                         @let writes = roles.iter().any(|r| matches!(r, Role::Supervisor | Role::Specialist));
+                        // Until the one-time password is changed, nothing else opens (seed
+                        // 000 §27): no menu to lead elsewhere.
+                        @if !u.must_change_password {
                         nav aria-label=(t(l, "nav_home")) {
                             a href="/" { (t(l, "nav_home")) }
                             @if reads {
@@ -55,6 +58,7 @@ pub fn layout(p: &Page, body: Markup) -> Markup {
                             @if roles.contains(&Role::Administrator) {
                                 a href="/admin" { (t(l, "nav_admin")) }
                             }
+                        }
                         }
                         div.user {
                             span { (t(l, "logged_in_as")) " " strong { (u.full_name) } " (" (u.login) ")" }
@@ -265,8 +269,10 @@ pub fn territory_name(p: &Profile, l: Lang, code: &str) -> String {
     if path.is_empty() {
         return code.to_string();
     }
+    // The country is left out of every longer path; alone, it is the name.
+    let skip = usize::from(path.len() > 1);
     path.iter()
-        .skip(1)
+        .skip(skip)
         .map(|t| t.name.get(l.code()).to_string())
         .collect::<Vec<_>>()
         .join(", ")

@@ -497,18 +497,22 @@ async fn home(State(s): State<AppState>, auth: PageAuth) -> PageResult {
                             p { (t(L, "home_admin_hint")) }
                             p.actions { a.button href="/admin" { (t(L, "nav_admin")) } }
                         }
+                    } @else {
+                        section.card { p { (t(L, "home_no_record_access")) } }
                     }
-                    section.card {
-                        h2 { (t(L, "home_counts")) }
-                        @if !h.reads_records { p { (t(L, "home_no_record_access")) } } @else {
-                            table {
-                                thead { tr { th { (t(L, "col_status")) } th.num { (t(L, "col_count")) } } }
-                                tbody {
-                                    @for st in CaseStatus::ALL {
-                                        @let n = h.counts.iter().find(|(c, _)| c == st.code()).map(|(_, n)| *n).unwrap_or(0);
-                                        tr { td { a href={ "/cases?status=" (st.code()) } { (status_label(st)) } } td.num { (n) } }
+                    @if h.reads_records {
+                        section.card {
+                            h2 { (t(L, "home_counts")) }
+                            @if !h.reads_records { p { (t(L, "home_no_record_access")) } } @else {
+                                table {
+                                    thead { tr { th { (t(L, "col_status")) } th.num { (t(L, "col_count")) } } }
+                                    tbody {
+                                        @for st in CaseStatus::ALL {
+                                            @let n = h.counts.iter().find(|(c, _)| c == st.code()).map(|(_, n)| *n).unwrap_or(0);
+                                            tr { td { a href={ "/cases?status=" (st.code()) } { (status_label(st)) } } td.num { (n) } }
+                                        }
+                                        tr.total { td { "Всего" } td.num { (total) } }
                                     }
-                                    tr.total { td { "Всего" } td.num { (total) } }
                                 }
                             }
                         }
@@ -522,11 +526,13 @@ async fn home(State(s): State<AppState>, auth: PageAuth) -> PageResult {
                         p { a href="/admin/break-glass" { (t(L, "home_glass_all")) " →" } }
                     }
                 }
-                section.card {
-                    h2 { (t(L, "home_my_cases")) }
-                    @if h.my_cases.is_empty() { p { (t(L, "home_no_cases")) } } @else {
-                        (case_table(&s, &h.my_cases, &h.subjects))
-                        p { a href="/cases?mine=true" { (t(L, "home_all_my_cases")) " →" } }
+                @if h.reads_records {
+                    section.card {
+                        h2 { (t(L, "home_my_cases")) }
+                        @if h.my_cases.is_empty() { p { (t(L, "home_no_cases")) } } @else {
+                            (case_table(&s, &h.my_cases, &h.subjects))
+                            p { a href="/cases?mine=true" { (t(L, "home_all_my_cases")) " →" } }
+                        }
                     }
                 }
             },
