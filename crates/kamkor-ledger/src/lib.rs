@@ -1,0 +1,171 @@
+//! The ledger's cryptography (seed 004 §4.4: integrity and authenticity of data, authorship,
+//! history of data movement; DESIGN "The ledger"). Pure: no I/O, no clock, no randomness.
+//!
+//! - [`entry_bytes`]: the one unambiguous encoding of an entry that its leaf hash covers;
+//! - [`merkle`]: RFC 6962 / RFC 9162 tree hashing, a compact [`merkle::Frontier`], inclusion and
+//!   consistency proofs and their verification;
+//! - [`checkpoint`]: Ed25519-signed checkpoints (size, root, time, key id).
+
+pub mod checkpoint;
+pub mod merkle;
+
+pub use checkpoint::{Checkpoint, KeyError, PublicKey, SecretKey, decode_hash};
+pub use merkle::{Frontier, Hash, leaf_hash, node_hash};
+
+/// One ledger entry as hashed: its position in the tree and every field the store keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EntryFields<'a> {
+    /// 0-based position in the tree (gap-free).
+    pub pos: u64,
+    pub at: &'a str,
+    pub actor: &'a str,
+    pub request_id: Option<&'a str>,
+    pub action: &'a str,
+    pub entity: &'a str,
+    pub entity_id: &'a str,
+    pub version: i64,
+    /// The stored JSON texts, byte for byte.
+    pub before: Option<&'a str>,
+    pub after: Option<&'a str>,
+}
+
+/// Version tag of the encoding, hashed in front of every entry.
+const ENTRY_TAG: &[u8] = b"kamkor-entry-v1";
+
+/// The bytes an entry's leaf hash covers: a tag, the position, then each field length-prefixed
+/// (absent optional fields marked as such), so no two different entries encode alike.
+pub fn entry_bytes(e: &EntryFields) -> Vec<u8> {
+    let mut out = Vec::with_capacity(
+        64 + e.at.len()
+            + e.actor.len()
+            + e.action.len()
+            + e.entity.len()
+            + e.entity_id.len()
+            + e.before.map_or(0, str::len)
+            + e.after.map_or(0, str::len),
+    );
+    out.extend_from_slice(ENTRY_TAG);
+    out.extend_from_slice(&e.pos.to_be_bytes());
+    out.extend_from_slice(&e.version.to_be_bytes());
+    for field in [
+        Some(e.at),
+        Some(e.actor),
+        e.request_id,
+        Some(e.action),
+        Some(e.entity),
+        Some(e.entity_id),
+        e.before,
+        e.after,
+    ] {
+        match field {
+            None => out.push(0),
+            Some(s) => {
+                out.push(1);
+                out.extend_from_slice(&(s.len() as u64).to_be_bytes());
+                out.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
+    out
+}
+
+/// The leaf hash of an entry.
+pub fn entry_hash(e: &EntryFields) -> Hash {
+    leaf_hash(&entry_bytes(e))
+}
+
+/// Hex of a hash, as stored.
+pub fn to_hex(h: &Hash) -> String {
+    data_encoding::HEXLOWER.encode(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> EntryFields<'static> {
+        EntryFields {
+            pos: 3,
+            at: "2026-11-25T10:00:00.000Z",
+            actor: "user:1",
+            request_id: Some("r1"),
+            action: "update",
+            entity: "person",
+            entity_id: "p1",
+            version: 2,
+            before: Some(r#"{"a":1}"#),
+            after: Some(r#"{"a":2}"#),
+        }
+    }
+
+    #[test]
+    fn every_field_is_covered_by_the_hash() {
+        let base = entry_hash(&sample());
+        let changes: Vec<EntryFields> = vec![
+            EntryFields { pos: 4, ..sample() },
+            EntryFields {
+                at: "2026-11-25T10:00:00.001Z",
+                ..sample()
+            },
+            EntryFields {
+                actor: "user:2",
+                ..sample()
+            },
+            EntryFields {
+                request_id: None,
+                ..sample()
+            },
+            EntryFields {
+                action: "view",
+                ..sample()
+            },
+            EntryFields {
+                entity: "family",
+                ..sample()
+            },
+            EntryFields {
+                entity_id: "p2",
+                ..sample()
+            },
+            EntryFields {
+                version: 3,
+                ..sample()
+            },
+            EntryFields {
+                before: None,
+                ..sample()
+            },
+            EntryFields {
+                after: Some(r#"{"a":3}"#),
+                ..sample()
+            },
+        ];
+        for c in changes {
+            assert_ne!(entry_hash(&c), base, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn moving_text_between_fields_changes_the_encoding() {
+        let a = EntryFields {
+            actor: "ab",
+            action: "c",
+            ..sample()
+        };
+        let b = EntryFields {
+            actor: "a",
+            action: "bc",
+            ..sample()
+        };
+        assert_ne!(entry_bytes(&a), entry_bytes(&b));
+        let c = EntryFields {
+            request_id: Some(""),
+            ..sample()
+        };
+        let d = EntryFields {
+            request_id: None,
+            ..sample()
+        };
+        assert_ne!(entry_bytes(&c), entry_bytes(&d));
+    }
+}
