@@ -23,6 +23,7 @@ use uuid::Uuid;
 pub mod accounts;
 pub mod auth;
 pub mod demo;
+pub mod ledger;
 pub mod totp;
 
 pub use auth::{LoginError, NewUser};

@@ -22,8 +22,10 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
 mod access;
+mod ledger;
 mod migrations;
 pub use access::{AccessRequestRow, ApiClientRow, GlassBreakRow};
+pub use ledger::{CheckpointRow, LedgerEntry};
 pub use migrations::SCHEMA_VERSION;
 
 #[derive(Debug, thiserror::Error)]
@@ -200,8 +202,13 @@ impl Store {
 
     /// Apply pending migrations; returns the schema version.
     pub async fn migrate(&self) -> Result<i64> {
-        let _guard = self.write_lock.lock().await;
-        migrations::run(&self.pool, self.engine).await
+        let version = {
+            let _guard = self.write_lock.lock().await;
+            migrations::run(&self.pool, self.engine).await?
+        };
+        // Rows written before the ledger had hashes get theirs once (issue 4).
+        self.hash_unhashed_entries().await?;
+        Ok(version)
     }
 
     pub async fn schema_version(&self) -> Result<i64> {
@@ -214,13 +221,23 @@ impl Store {
             Engine::Sqlite => Some(self.write_lock.clone().lock_owned().await),
             Engine::Postgres => None,
         };
-        let tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await?;
+        // One writer at a time appends to the ledger, so that positions are gap-free and in
+        // commit order (SQLite: the write lock above and the database's own; PostgreSQL: a
+        // transaction-scoped advisory lock, taken first so it never waits behind row locks).
+        if self.engine == Engine::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(LEDGER_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
         Ok(Tx {
             tx,
             engine: self.engine,
             actor: actor.to_string(),
             request_id: request_id.map(str::to_string),
             now: ts(now_utc()),
+            next_pos: None,
             _guard: guard,
         })
     }
@@ -1050,8 +1067,14 @@ pub struct Tx {
     actor: String,
     request_id: Option<String>,
     now: String,
+    /// The ledger position of the next entry this transaction writes (read once, under the
+    /// writer lock).
+    next_pos: Option<i64>,
     _guard: Option<OwnedMutexGuard<()>>,
 }
+
+/// The PostgreSQL advisory lock key that serialises ledger appends ("kamkor" in ASCII).
+const LEDGER_LOCK: i64 = 0x6b61_6d6b_6f72;
 
 /// (action, entity, entity id, version, before, after) of one change row.
 type ChangeToRecord<'a> = (&'a str, &'a str, String, i64, Option<Value>, Option<Value>);
@@ -1077,31 +1100,52 @@ impl Tx {
         Ok(())
     }
 
+    /// Append ledger entries: each gets the next position and the hash of its contents, in
+    /// this transaction (issue 4 item 1).
     async fn record_changes(&mut self, rows: &[ChangeToRecord<'_>]) -> Result<()> {
+        const COLS: usize = 11;
+        let mut pos = match self.next_pos {
+            Some(p) => p,
+            None => {
+                let row = sqlx::query("SELECT COALESCE(MAX(pos), -1) FROM changes")
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                row.try_get::<i64, _>(0)? + 1
+            }
+        };
         for chunk in rows.chunks(CHUNK) {
             let mut sql = String::from(
-                "INSERT INTO changes (at, actor, request_id, action, entity, entity_id, version, before_json, after_json) VALUES ",
+                "INSERT INTO changes (at, actor, request_id, action, entity, entity_id, version, before_json, after_json, pos, leaf_hash) VALUES ",
             );
             for i in 0..chunk.len() {
-                let b = i * 9;
                 if i > 0 {
                     sql.push(',');
                 }
-                sql.push_str(&format!(
-                    "(${},${},${},${},${},${},${},${},${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9
-                ));
+                sql.push('(');
+                for c in 0..COLS {
+                    if c > 0 {
+                        sql.push(',');
+                    }
+                    sql.push_str(&format!("${}", i * COLS + c + 1));
+                }
+                sql.push(')');
             }
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (action, entity, id, version, before, after) in chunk {
+                let before = before.as_ref().map(|v| v.to_string());
+                let after = after.as_ref().map(|v| v.to_string());
+                let hash = kamkor_ledger::entry_hash(&kamkor_ledger::EntryFields {
+                    pos: pos as u64,
+                    at: &self.now,
+                    actor: &self.actor,
+                    request_id: self.request_id.as_deref(),
+                    action,
+                    entity,
+                    entity_id: id,
+                    version: *version,
+                    before: before.as_deref(),
+                    after: after.as_deref(),
+                });
                 q = q
                     .bind(self.now.clone())
                     .bind(self.actor.clone())
@@ -1110,11 +1154,15 @@ impl Tx {
                     .bind(entity.to_string())
                     .bind(id.clone())
                     .bind(*version)
-                    .bind(before.as_ref().map(|v| v.to_string()))
-                    .bind(after.as_ref().map(|v| v.to_string()));
+                    .bind(before)
+                    .bind(after)
+                    .bind(pos)
+                    .bind(kamkor_ledger::to_hex(&hash));
+                pos += 1;
             }
             q.execute(&mut *self.tx).await?;
         }
+        self.next_pos = Some(pos);
         Ok(())
     }
 

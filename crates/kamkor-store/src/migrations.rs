@@ -37,10 +37,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_accounts_access.sql"),
         postgres: include_str!("../migrations/postgres/0004_accounts_access.sql"),
     },
+    Migration {
+        version: 5,
+        name: "ledger",
+        sqlite: include_str!("../migrations/sqlite/0005_ledger.sql"),
+        postgres: include_str!("../migrations/postgres/0005_ledger.sql"),
+    },
 ];
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 async fn ensure_table(pool: &AnyPool) -> Result<()> {
     sqlx::raw_sql(

@@ -3,10 +3,12 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
+use kamkor_app::ledger::LedgerKeys;
 use kamkor_app::{App, AppConfig, NewUser, demo};
 use kamkor_domain::policy::{Role, parse_roles};
 use kamkor_domain::profile::{PROFILE_FILES, Profile};
@@ -38,6 +40,17 @@ struct DbArgs {
     /// Folder holding profile folders; the profiles built into the binary are used when absent.
     #[arg(long, env = "KAMKOR_PROFILES_DIR", global = true)]
     profiles_dir: Option<PathBuf>,
+    /// Folder of the ledger's signing key and trusted public keys (default: <data-dir>/ledger-keys).
+    #[arg(long, env = "KAMKOR_LEDGER_KEYS", global = true)]
+    ledger_keys: Option<PathBuf>,
+}
+
+impl DbArgs {
+    fn key_dir(&self) -> PathBuf {
+        self.ledger_keys
+            .clone()
+            .unwrap_or_else(|| kamkor_app::ledger::default_key_dir(&self.data_dir))
+    }
 }
 
 #[derive(Subcommand)]
@@ -88,7 +101,35 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The tamper-evident ledger: verify it, sign a checkpoint, rotate the signing key.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
 }
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Recompute every entry's hash and the Merkle tree, check every checkpoint's signature
+    /// and root. Exit 0 with a summary when all holds, 1 naming the first problem.
+    Verify {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Sign a checkpoint of the ledger now (the server does it every few seconds).
+    Seal {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Replace the signing key; old checkpoints stay verifiable with the old public key.
+    RotateKey {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// How often the server signs a checkpoint while entries arrive.
+const SEAL_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
 
 #[derive(Subcommand)]
 enum AdminCommand {
@@ -374,6 +415,23 @@ async fn main() -> Result<()> {
                         .map_err(|e| anyhow!("{e}"))?;
                 }
             }
+            let keys = Arc::new(
+                LedgerKeys::open_or_create(&db.key_dir())
+                    .map_err(|e| anyhow!("ledger keys: {e}"))?,
+            );
+            let sealer = {
+                let (app, keys) = (app.clone(), keys.clone());
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(SEAL_EVERY);
+                    loop {
+                        tick.tick().await;
+                        if let Err(e) = app.seal_ledger(&keys).await {
+                            tracing::warn!(error = %e, "ledger checkpoint failed");
+                        }
+                    }
+                })
+            };
+            let sealing_app = app.clone();
             let router = kamkor_web::router(
                 app,
                 WebConfig {
@@ -398,6 +456,83 @@ async fn main() -> Result<()> {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await?;
+            // A last checkpoint on the way out, so nothing written is left unsigned.
+            sealer.abort();
+            if let Err(e) = sealing_app.seal_ledger(&keys).await {
+                tracing::warn!(error = %e, "final ledger checkpoint failed");
+            }
+            Ok(())
+        }
+        Command::Ledger {
+            command: LedgerCommand::Verify { db },
+        } => {
+            let app = open_app(&db).await?;
+            let dir = db.key_dir();
+            let trusted = kamkor_app::ledger::read_public_keys(&dir.join("public-keys.txt"))
+                .map_err(|e| anyhow!("ledger keys: {e}"))?;
+            let started = Instant::now();
+            match kamkor_app::ledger::verify_ledger(&app.store, &trusted, &app.ledger_origin())
+                .await
+                .map_err(|e| anyhow!("{e}"))?
+            {
+                Ok(r) => {
+                    let secs = started.elapsed().as_secs_f64();
+                    println!(
+                        "ledger verified: {} entries, {} checkpoints",
+                        r.entries, r.checkpoints
+                    );
+                    println!(
+                        "  every entry matches its hash and position; every checkpoint is signed by a trusted key ({}) and matches the tree",
+                        if r.keys.is_empty() {
+                            "none used".to_string()
+                        } else {
+                            r.keys.join(", ")
+                        }
+                    );
+                    println!("  root {}", r.root);
+                    println!(
+                        "  {:.1} s, {:.0} entries/s",
+                        secs,
+                        r.entries as f64 / secs.max(0.001)
+                    );
+                    Ok(())
+                }
+                Err(problem) => {
+                    eprintln!("ledger verification FAILED: {problem}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        Command::Ledger {
+            command: LedgerCommand::Seal { db },
+        } => {
+            let app = open_app(&db).await?;
+            let keys = LedgerKeys::open_or_create(&db.key_dir())
+                .map_err(|e| anyhow!("ledger keys: {e}"))?;
+            match app.seal_ledger(&keys).await.map_err(|e| anyhow!("{e}"))? {
+                Some(cp) => println!(
+                    "checkpoint signed: {} entries, root {}, key {}",
+                    cp.size, cp.root, cp.key_id
+                ),
+                None => println!("nothing new since the last checkpoint"),
+            }
+            Ok(())
+        }
+        Command::Ledger {
+            command: LedgerCommand::RotateKey { db },
+        } => {
+            let app = open_app(&db).await?;
+            let mut keys = LedgerKeys::open_or_create(&db.key_dir())
+                .map_err(|e| anyhow!("ledger keys: {e}"))?;
+            // Seal what the old key has seen, then switch.
+            app.seal_ledger(&keys).await.map_err(|e| anyhow!("{e}"))?;
+            let old = keys.current.public().id;
+            let new = keys.rotate().map_err(|e| anyhow!("{e}"))?;
+            println!(
+                "signing key rotated: {old} -> {}; public keys in {}",
+                new.id,
+                keys.dir.join("public-keys.txt").display()
+            );
             Ok(())
         }
         Command::Migrate { db } => {

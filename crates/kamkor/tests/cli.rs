@@ -213,3 +213,52 @@ fn serve_demo_prints_url_and_credentials_and_answers_health() {
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     assert!(resp.contains("\"engine\":\"sqlite\""), "{resp}");
 }
+
+#[test]
+fn ledger_verify_passes_on_an_untouched_ledger_and_names_a_tampered_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    assert!(run(&["demo", "--data-dir", d, "--persons", "40"]).0);
+    let (ok, out, err) = run(&["ledger", "seal", "--data-dir", d]);
+    assert!(ok && out.contains("checkpoint signed"), "{out}{err}");
+    let (ok, out, err) = run(&["ledger", "verify", "--data-dir", d]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("ledger verified") && out.contains("1 checkpoints"),
+        "{out}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("ledger-keys/current.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // An attacker with the database file changes one entry.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let url = format!("sqlite://{}/tzhs-kg.db", d);
+        let store = kamkor_store::Store::open_url(&url).await.unwrap();
+        store
+            .execute_unchecked("UPDATE changes SET actor = actor || 'x' WHERE pos = 7")
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let (ok, out, err) = run(&["ledger", "verify", "--data-dir", d]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("position 7"), "{err}");
+    // Without the public keys there is nothing to verify against: a clear error.
+    let (ok, _, err) = run(&[
+        "ledger",
+        "verify",
+        "--data-dir",
+        d,
+        "--ledger-keys",
+        "/nonexistent",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("public-keys.txt"), "{err}");
+}

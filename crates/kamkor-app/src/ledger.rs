@@ -1,0 +1,421 @@
+//! The ledger's keys, checkpoints and verification (issue 4; seed 004 §4.4, DESIGN "The
+//! ledger").
+//!
+//! - The installation key is an Ed25519 seed in `<keys>/current.key` (0600), made at first
+//!   start. Every key ever used is listed with its public half in `<keys>/public-keys.txt`, so
+//!   rotating keeps old checkpoints verifiable. The verifier trusts only that file, never the
+//!   database.
+//! - [`App::seal_ledger`] signs a checkpoint of everything appended since the last one (the
+//!   server does it every few seconds and at shutdown).
+//! - [`verify_ledger`] streams every entry in tree order, recomputes its hash and the tree,
+//!   checks every checkpoint's signature and root, and names the first problem.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use kamkor_ledger::{Checkpoint, Frontier, Hash, PublicKey, SecretKey, decode_hash, to_hex};
+use kamkor_store::{CheckpointRow, Store};
+
+use crate::{App, AppError, AppResult};
+
+const CURRENT: &str = "current.key";
+const PUBLIC: &str = "public-keys.txt";
+/// Entries read per query while sealing or verifying: memory stays flat.
+const BATCH: i64 = 5000;
+
+/// The installation's keys: the one that signs now, and every public key ever used.
+#[derive(Debug)]
+pub struct LedgerKeys {
+    pub dir: PathBuf,
+    pub current: SecretKey,
+    pub trusted: Vec<PublicKey>,
+}
+
+fn io(what: &str, path: &Path, e: std::io::Error) -> AppError {
+    AppError::Config(format!("{what} {}: {e}", path.display()))
+}
+
+/// Read the public keys file (`<id> <base64> <added>` per line, `#` comments).
+pub fn read_public_keys(path: &Path) -> AppResult<Vec<PublicKey>> {
+    let text = std::fs::read_to_string(path).map_err(|e| io("cannot read", path, e))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut parts = line.split_whitespace();
+        let (Some(id), Some(b64)) = (parts.next(), parts.next()) else {
+            return Err(AppError::Config(format!(
+                "{} line {}: expected `<key id> <public key>`",
+                path.display(),
+                n + 1
+            )));
+        };
+        let key = PublicKey::from_base64(b64)
+            .map_err(|e| AppError::Config(format!("{} line {}: {e}", path.display(), n + 1)))?;
+        if key.id != id {
+            return Err(AppError::Config(format!(
+                "{} line {}: the key id {id} does not belong to that key (it is {})",
+                path.display(),
+                n + 1,
+                key.id
+            )));
+        }
+        out.push(key);
+    }
+    Ok(out)
+}
+
+fn write_secret(path: &Path, key: &SecretKey) -> AppResult<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .map_err(|e| io("cannot create the key file", path, e))?;
+    f.write_all(format!("{}\n", key.to_base64()).as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| io("cannot write the key file", path, e))
+}
+
+fn append_public(dir: &Path, key: &PublicKey, added: &str) -> AppResult<()> {
+    let path = dir.join(PUBLIC);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .map_err(|e| io("cannot open", &path, e))?;
+    f.write_all(format!("{} {} {added}\n", key.id, key.to_base64()).as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| io("cannot write", &path, e))
+}
+
+fn new_secret() -> AppResult<SecretKey> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| AppError::Config(format!("no randomness: {e}")))?;
+    Ok(SecretKey::from_seed(seed))
+}
+
+impl LedgerKeys {
+    /// Open the key folder, creating the installation key on first start.
+    pub fn open_or_create(dir: &Path) -> AppResult<LedgerKeys> {
+        std::fs::create_dir_all(dir).map_err(|e| io("cannot create", dir, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
+        let path = dir.join(CURRENT);
+        if !path.exists() {
+            let key = new_secret()?;
+            write_secret(&path, &key)?;
+            append_public(
+                dir,
+                &key.public(),
+                &kamkor_store::ts(kamkor_store::now_utc()),
+            )?;
+        }
+        LedgerKeys::open(dir)
+    }
+
+    /// Open an existing key folder.
+    pub fn open(dir: &Path) -> AppResult<LedgerKeys> {
+        let path = dir.join(CURRENT);
+        let text = std::fs::read_to_string(&path).map_err(|e| io("cannot read", &path, e))?;
+        let current = SecretKey::from_base64(&text)
+            .map_err(|e| AppError::Config(format!("{}: {e}", path.display())))?;
+        let trusted = read_public_keys(&dir.join(PUBLIC))?;
+        if !trusted.contains(&current.public()) {
+            return Err(AppError::Config(format!(
+                "{}: the current key {} is not listed in {PUBLIC}",
+                path.display(),
+                current.public().id
+            )));
+        }
+        Ok(LedgerKeys {
+            dir: dir.to_path_buf(),
+            current,
+            trusted,
+        })
+    }
+
+    /// Replace the signing key. The old public key stays trusted (old checkpoints keep
+    /// verifying); the old secret is destroyed.
+    pub fn rotate(&mut self) -> AppResult<PublicKey> {
+        let key = new_secret()?;
+        let fresh = self.dir.join("next.key");
+        let _ = std::fs::remove_file(&fresh);
+        write_secret(&fresh, &key)?;
+        append_public(
+            &self.dir,
+            &key.public(),
+            &kamkor_store::ts(kamkor_store::now_utc()),
+        )?;
+        let current = self.dir.join(CURRENT);
+        std::fs::rename(&fresh, &current).map_err(|e| io("cannot replace", &current, e))?;
+        self.trusted.push(key.public());
+        self.current = key;
+        Ok(self.current.public())
+    }
+}
+
+/// Where the installation's keys live by default: `<data dir>/ledger-keys`.
+pub fn default_key_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("ledger-keys")
+}
+
+fn db(e: kamkor_store::StoreError) -> AppError {
+    AppError::Store(e)
+}
+
+/// Extend a frontier with the stored leaf hashes from its size up to the ledger's end.
+async fn extend(store: &Store, f: &mut Frontier) -> AppResult<()> {
+    loop {
+        let entries = store.ledger_entries(f.size(), BATCH).await.map_err(db)?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        for e in &entries {
+            if e.pos as u64 != f.size() {
+                // A gap: stop here; verification names it.
+                return Ok(());
+            }
+            let h = match e.leaf_hash.as_deref().and_then(decode_hash) {
+                Some(h) => h,
+                None => kamkor_ledger::entry_hash(&e.fields()),
+            };
+            f.push(h);
+        }
+    }
+}
+
+impl App {
+    /// The origin line of this installation's checkpoints.
+    pub fn ledger_origin(&self) -> String {
+        format!("kamkor {}", self.profile.meta.name)
+    }
+
+    /// Sign a checkpoint of the ledger as it stands, if it grew since the last one. Returns the
+    /// new checkpoint.
+    pub async fn seal_ledger(&self, keys: &LedgerKeys) -> AppResult<Option<Checkpoint>> {
+        let last = self.store.latest_checkpoint().await.map_err(db)?;
+        let mut f = match &last {
+            Some(c) => {
+                let peaks: Option<Vec<Hash>> = c.peaks.iter().map(|p| decode_hash(p)).collect();
+                peaks
+                    .and_then(|p| Frontier::from_peaks(c.checkpoint.size, &p))
+                    .unwrap_or_default()
+            }
+            None => Frontier::default(),
+        };
+        extend(&self.store, &mut f).await?;
+        if last.as_ref().is_some_and(|c| c.checkpoint.size >= f.size()) || f.size() == 0 {
+            return Ok(None);
+        }
+        let cp = keys.current.sign(
+            &self.ledger_origin(),
+            f.size(),
+            &f.root(),
+            &kamkor_store::ts(kamkor_store::now_utc()),
+        );
+        let row = CheckpointRow {
+            checkpoint: cp.clone(),
+            peaks: f.peaks().map(to_hex).collect(),
+        };
+        // Another server of the same installation may have sealed the same size: fine.
+        match self.store.insert_checkpoint(&row).await {
+            Ok(true) => Ok(Some(cp)),
+            Ok(false) => Ok(None),
+            Err(e) => {
+                if self.store.checkpoint(cp.size).await.map_err(db)?.is_some() {
+                    Ok(None)
+                } else {
+                    Err(db(e))
+                }
+            }
+        }
+    }
+}
+
+/// What `kamkor ledger verify` found when everything holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub entries: u64,
+    pub checkpoints: u64,
+    pub root: String,
+    /// Ids of the keys whose signatures were checked.
+    pub keys: Vec<String>,
+}
+
+/// The first thing found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerProblem {
+    #[error("ledger entry at position {pos} is missing (entries were deleted or renumbered)")]
+    EntryMissing { pos: u64 },
+    #[error(
+        "ledger entry at position {pos} (row {seq}) does not match its recorded hash: its contents or position were changed"
+    )]
+    EntryAltered { pos: u64, seq: i64 },
+    #[error("ledger entry row {seq} has no position in the tree")]
+    EntryUnplaced { seq: i64 },
+    #[error(
+        "checkpoint of size {size} (signed {time}) does not match the entries: an entry at positions {from}..{last} was changed, removed or reordered"
+    )]
+    RootMismatch {
+        size: u64,
+        time: String,
+        from: u64,
+        last: u64,
+    },
+    #[error(
+        "checkpoint of size {size} is signed by key {key_id}, which is not one of this installation's keys"
+    )]
+    UnknownKey { size: u64, key_id: String },
+    #[error(
+        "checkpoint of size {size}: the signature of key {key_id} is not valid (forged or altered)"
+    )]
+    BadSignature { size: u64, key_id: String },
+    #[error(
+        "checkpoint of size {size} is from another ledger (origin {origin:?}, expected {expected:?})"
+    )]
+    WrongOrigin {
+        size: u64,
+        origin: String,
+        expected: String,
+    },
+    #[error(
+        "the ledger holds {entries} entries but a checkpoint covers {size}: entries were removed from the end"
+    )]
+    Truncated { entries: u64, size: u64 },
+}
+
+/// Verify the whole ledger against the trusted keys, streaming: memory stays flat however long
+/// the ledger. `Ok(Err(problem))` names the first problem found.
+pub async fn verify_ledger(
+    store: &Store,
+    trusted: &[PublicKey],
+    origin: &str,
+) -> AppResult<Result<VerifyReport, LedgerProblem>> {
+    if let Some(&seq) = store.unpositioned_entries().await.map_err(db)?.first() {
+        return Ok(Err(LedgerProblem::EntryUnplaced { seq }));
+    }
+    let mut f = Frontier::default();
+    let mut keys_used: Vec<String> = Vec::new();
+    let mut checkpoints = 0u64;
+    // The size of the last checkpoint that matched: a mismatch lies after it.
+    let mut verified_size = 0u64;
+    let mut pending: std::collections::VecDeque<CheckpointRow> =
+        store.checkpoints_after(0, 1000).await.map_err(db)?.into();
+    loop {
+        let entries = store.ledger_entries(f.size(), BATCH).await.map_err(db)?;
+        let done = entries.is_empty();
+        for e in &entries {
+            if e.pos as u64 != f.size() {
+                return Ok(Err(LedgerProblem::EntryMissing { pos: f.size() }));
+            }
+            let h = kamkor_ledger::entry_hash(&e.fields());
+            if e.leaf_hash.as_deref() != Some(to_hex(&h).as_str()) {
+                return Ok(Err(LedgerProblem::EntryAltered {
+                    pos: f.size(),
+                    seq: e.seq,
+                }));
+            }
+            f.push(h);
+            // Checkpoints at exactly this size.
+            while pending
+                .front()
+                .is_some_and(|c| c.checkpoint.size <= f.size())
+            {
+                let Some(c) = pending.pop_front() else { break };
+                if let Err(p) = check_checkpoint(&c.checkpoint, &f, trusted, origin, verified_size)
+                {
+                    return Ok(Err(p));
+                }
+                if !keys_used.contains(&c.checkpoint.key_id) {
+                    keys_used.push(c.checkpoint.key_id.clone());
+                }
+                verified_size = c.checkpoint.size;
+                checkpoints += 1;
+                if pending.is_empty() {
+                    pending = store
+                        .checkpoints_after(verified_size, 1000)
+                        .await
+                        .map_err(db)?
+                        .into();
+                }
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    if let Some(c) = pending.front() {
+        // A checkpoint of a size the entries never reach. Its signature decides whether the
+        // entries were cut off or the checkpoint forged.
+        if let Err(p) = check_signature(&c.checkpoint, trusted, origin) {
+            return Ok(Err(p));
+        }
+        return Ok(Err(LedgerProblem::Truncated {
+            entries: f.size(),
+            size: c.checkpoint.size,
+        }));
+    }
+    Ok(Ok(VerifyReport {
+        entries: f.size(),
+        checkpoints,
+        root: to_hex(&f.root()),
+        keys: keys_used,
+    }))
+}
+
+fn check_signature(
+    c: &Checkpoint,
+    trusted: &[PublicKey],
+    origin: &str,
+) -> Result<(), LedgerProblem> {
+    let Some(key) = trusted.iter().find(|k| k.id == c.key_id) else {
+        return Err(LedgerProblem::UnknownKey {
+            size: c.size,
+            key_id: c.key_id.clone(),
+        });
+    };
+    if !c.verify(key) {
+        return Err(LedgerProblem::BadSignature {
+            size: c.size,
+            key_id: c.key_id.clone(),
+        });
+    }
+    if c.origin != origin {
+        return Err(LedgerProblem::WrongOrigin {
+            size: c.size,
+            origin: c.origin.clone(),
+            expected: origin.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// A checkpoint met at its size: signed by a trusted key, and its root is the tree's.
+fn check_checkpoint(
+    c: &Checkpoint,
+    f: &Frontier,
+    trusted: &[PublicKey],
+    origin: &str,
+    verified_size: u64,
+) -> Result<(), LedgerProblem> {
+    check_signature(c, trusted, origin)?;
+    if c.size != f.size() || c.root_hash() != Some(f.root()) {
+        return Err(LedgerProblem::RootMismatch {
+            size: c.size,
+            time: c.time.clone(),
+            from: verified_size,
+            last: c.size.saturating_sub(1),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! The ledger as stored (issue 4): the `changes` rows with their tree positions and leaf hashes,
+//! and the signed checkpoints. Entries are appended only by [`crate::Tx`]; this module reads
+//! them in order (for the checkpoint writer, proofs and `kamkor ledger verify`) and stores
+//! checkpoints.
+
+use kamkor_ledger::{Checkpoint, EntryFields};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Result, Store, corrupt};
+
+/// One ledger entry exactly as stored (JSON texts unparsed: the hash covers them byte for byte).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub seq: i64,
+    pub pos: i64,
+    pub at: String,
+    pub actor: String,
+    pub request_id: Option<String>,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub version: i64,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    /// Hex leaf hash recorded when the entry was written.
+    pub leaf_hash: Option<String>,
+}
+
+impl LedgerEntry {
+    pub fn fields(&self) -> EntryFields<'_> {
+        EntryFields {
+            pos: self.pos.max(0) as u64,
+            at: &self.at,
+            actor: &self.actor,
+            request_id: self.request_id.as_deref(),
+            action: &self.action,
+            entity: &self.entity,
+            entity_id: &self.entity_id,
+            version: self.version,
+            before: self.before.as_deref(),
+            after: self.after.as_deref(),
+        }
+    }
+}
+
+/// A stored checkpoint and the tree's right edge at its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRow {
+    pub checkpoint: Checkpoint,
+    /// Hex hashes of the perfect subtrees, largest first.
+    pub peaks: Vec<String>,
+}
+
+const ENTRY_COLS: &str = "seq, pos, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, leaf_hash";
+const CHECKPOINT_COLS: &str = "size, origin, root, at, key_id, signature, peaks";
+
+fn entry_from_row(r: &AnyRow) -> Result<LedgerEntry> {
+    Ok(LedgerEntry {
+        seq: r.try_get("seq")?,
+        pos: r.try_get::<Option<i64>, _>("pos")?.unwrap_or(-1),
+        at: r.try_get("at")?,
+        actor: r.try_get("actor")?,
+        request_id: r.try_get("request_id")?,
+        action: r.try_get("action")?,
+        entity: r.try_get("entity")?,
+        entity_id: r.try_get("entity_id")?,
+        version: r.try_get("version")?,
+        before: r.try_get("before_json")?,
+        after: r.try_get("after_json")?,
+        leaf_hash: r.try_get("leaf_hash")?,
+    })
+}
+
+fn checkpoint_from_row(r: &AnyRow) -> Result<CheckpointRow> {
+    let size: i64 = r.try_get("size")?;
+    let peaks: String = r.try_get("peaks")?;
+    Ok(CheckpointRow {
+        checkpoint: Checkpoint {
+            origin: r.try_get("origin")?,
+            size: u64::try_from(size).map_err(|_| corrupt("ledger_checkpoints.size"))?,
+            root: r.try_get("root")?,
+            time: r.try_get("at")?,
+            key_id: r.try_get("key_id")?,
+            signature: r.try_get("signature")?,
+        },
+        peaks: peaks
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
+}
+
+impl Store {
+    /// Give rows written before the ledger existed their leaf hashes (once, at migration).
+    pub(crate) async fn hash_unhashed_entries(&self) -> Result<u64> {
+        let mut done = 0;
+        loop {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {ENTRY_COLS} FROM changes WHERE leaf_hash IS NULL ORDER BY pos LIMIT 500"
+            )))
+            .fetch_all(&self.pool)
+            .await?;
+            if rows.is_empty() {
+                return Ok(done);
+            }
+            let _guard = self.write_lock.lock().await;
+            let mut tx = self.pool.begin().await?;
+            for r in &rows {
+                let e = entry_from_row(r)?;
+                let hash = kamkor_ledger::entry_hash(&e.fields());
+                sqlx::query("UPDATE changes SET leaf_hash = $1 WHERE seq = $2")
+                    .bind(kamkor_ledger::to_hex(&hash))
+                    .bind(e.seq)
+                    .execute(&mut *tx)
+                    .await?;
+                done += 1;
+            }
+            tx.commit().await?;
+        }
+    }
+
+    /// Entries in the tree (the next position to be written).
+    pub async fn ledger_size(&self) -> Result<u64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(pos), -1) FROM changes")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((row.try_get::<i64, _>(0)? + 1).max(0) as u64)
+    }
+
+    /// Up to `limit` entries from position `from` on, in tree order.
+    pub async fn ledger_entries(&self, from: u64, limit: i64) -> Result<Vec<LedgerEntry>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ENTRY_COLS} FROM changes WHERE pos >= $1 ORDER BY pos LIMIT $2"
+        )))
+        .bind(i64::try_from(from).unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// The entry at one position.
+    pub async fn ledger_entry(&self, pos: u64) -> Result<Option<LedgerEntry>> {
+        Ok(self
+            .ledger_entries(pos, 1)
+            .await?
+            .into_iter()
+            .find(|e| e.pos as u64 == pos))
+    }
+
+    /// Entries the tree does not hold: rows without a position (never written by this
+    /// version), counted so that `verify` can name them.
+    pub async fn unpositioned_entries(&self) -> Result<Vec<i64>> {
+        let rows = sqlx::query("SELECT seq FROM changes WHERE pos IS NULL ORDER BY seq LIMIT 10")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get::<i64, _>(0)?)).collect()
+    }
+
+    /// The latest checkpoint, if any.
+    pub async fn latest_checkpoint(&self) -> Result<Option<CheckpointRow>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CHECKPOINT_COLS} FROM ledger_checkpoints ORDER BY size DESC LIMIT 1"
+        )))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(checkpoint_from_row).transpose()
+    }
+
+    /// Up to `limit` checkpoints of sizes above `after`, smallest first.
+    pub async fn checkpoints_after(&self, after: u64, limit: i64) -> Result<Vec<CheckpointRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CHECKPOINT_COLS} FROM ledger_checkpoints WHERE size > $1 ORDER BY size LIMIT $2"
+        )))
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(checkpoint_from_row).collect()
+    }
+
+    /// The checkpoint of exactly this size.
+    pub async fn checkpoint(&self, size: u64) -> Result<Option<CheckpointRow>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CHECKPOINT_COLS} FROM ledger_checkpoints WHERE size = $1"
+        )))
+        .bind(i64::try_from(size).unwrap_or(i64::MAX))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(checkpoint_from_row).transpose()
+    }
+
+    /// Run one SQL statement outside the ledger, bypassing every check. Only for tests that
+    /// play an attacker with database access (and for repairs by hand); nothing in the
+    /// application calls it.
+    #[doc(hidden)]
+    pub async fn execute_unchecked(&self, sql: &str) -> Result<u64> {
+        let res = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&self.pool)
+            .await?;
+        Ok(res.rows_affected())
+    }
+
+    /// Store a signed checkpoint (one per tree size; a second one of the same size is kept
+    /// out).
+    pub async fn insert_checkpoint(&self, c: &CheckpointRow) -> Result<bool> {
+        let cp = &c.checkpoint;
+        if self.checkpoint(cp.size).await?.is_some() {
+            return Ok(false);
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO ledger_checkpoints ({CHECKPOINT_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7)"
+        )))
+        .bind(i64::try_from(cp.size).unwrap_or(i64::MAX))
+        .bind(cp.origin.clone())
+        .bind(cp.root.clone())
+        .bind(cp.time.clone())
+        .bind(cp.key_id.clone())
+        .bind(cp.signature.clone())
+        .bind(c.peaks.join(","))
+        .execute(&self.pool)
+        .await?;
+        Ok(true)
+    }
+}
