@@ -8,7 +8,8 @@
 //! - [`App::seal_ledger`] signs a checkpoint of everything appended since the last one (the
 //!   server does it every few seconds and at shutdown).
 //! - [`verify_ledger`] streams every entry in tree order, recomputes its hash and the tree,
-//!   checks every checkpoint's signature and root, and names the first problem.
+//!   checks every checkpoint's signature and root, replays the ledger against the state
+//!   tables, and names the first problem.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -250,6 +251,8 @@ pub struct VerifyReport {
     pub root: String,
     /// Ids of the keys whose signatures were checked.
     pub keys: Vec<String>,
+    /// Records of the state tables found equal to what the ledger says.
+    pub records: u64,
 }
 
 /// The first thing found wrong.
@@ -292,6 +295,8 @@ pub enum LedgerProblem {
         "the ledger holds {entries} entries but a checkpoint covers {size}: entries were removed from the end"
     )]
     Truncated { entries: u64, size: u64 },
+    #[error("{0}")]
+    State(kamkor_store::StateProblem),
 }
 
 /// Verify the whole ledger against the trusted keys, streaming: memory stays flat however long
@@ -365,11 +370,17 @@ pub async fn verify_ledger(
             size: c.checkpoint.size,
         }));
     }
+    // The ledger holds; now the tables must be what it says.
+    let records = match store.replay_check().await.map_err(db)? {
+        Ok(r) => r.records,
+        Err(p) => return Ok(Err(LedgerProblem::State(p))),
+    };
     Ok(Ok(VerifyReport {
         entries: f.size(),
         checkpoints,
         root: to_hex(&f.root()),
         keys: keys_used,
+        records,
     }))
 }
 

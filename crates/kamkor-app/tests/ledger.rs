@@ -371,3 +371,167 @@ async fn concurrent_writers_get_gap_free_positions() {
         assert_eq!(r.entries, before + 60, "{}", e.name);
     }
 }
+
+/// Accounts too: created, password changed (state entries on `user`).
+async fn accounts(e: &Env) {
+    let today = kamkor_store::now_utc().date();
+    let (u, _) = e
+        .app
+        .create_user(
+            "tester",
+            &kamkor_app::NewUser {
+                login: "worker".into(),
+                full_name: "Асанова Айгуль".into(),
+                roles: vec![kamkor_domain::policy::Role::Specialist],
+                organisation: String::new(),
+                scope_territory: None,
+                valid_from: today,
+                valid_until: None,
+                password: None,
+            },
+        )
+        .await
+        .expect("user");
+    let mut tx = e.app.store.begin("tester", None).await.expect("begin");
+    tx.set_password(&u.id, "$argon2id$v=19$test", false)
+        .await
+        .expect("password");
+    tx.commit().await.expect("commit");
+}
+
+#[tokio::test]
+async fn the_state_tables_equal_what_the_ledger_says() {
+    for e in envs().await {
+        history(&e).await;
+        accounts(&e).await;
+        let r = verify(&e)
+            .await
+            .unwrap_or_else(|p| panic!("{}: {p}", e.name));
+        assert!(r.records > 30, "{}: {r:?}", e.name);
+    }
+}
+
+async fn some_person(e: &Env) -> String {
+    e.app
+        .store
+        .ledger_entries(0, 10_000)
+        .await
+        .expect("entries")
+        .into_iter()
+        .find(|x| x.entity == "person" && x.action == "create")
+        .expect("a person")
+        .entity_id
+}
+
+#[tokio::test]
+async fn a_changed_byte_in_a_state_row_is_named() {
+    for e in envs().await {
+        history(&e).await;
+        let id = some_person(&e).await;
+        e.app
+            .store
+            .execute_unchecked(&format!(
+                "UPDATE persons SET surname = surname || 'x' WHERE id = '{id}'"
+            ))
+            .await
+            .expect("tamper");
+        match verify(&e).await {
+            Err(LedgerProblem::State(kamkor_store::StateProblem::Differs {
+                entity,
+                id: got,
+                field,
+                ..
+            })) => {
+                assert_eq!(
+                    (entity.as_str(), got.as_str(), field.as_str()),
+                    ("person", id.as_str(), "surname"),
+                    "{}",
+                    e.name
+                );
+            }
+            other => panic!("{}: {other:?}", e.name),
+        }
+    }
+}
+
+#[tokio::test]
+async fn columns_the_ledger_implies_are_checked_too() {
+    for e in envs().await {
+        history(&e).await;
+        accounts(&e).await;
+        let id = some_person(&e).await;
+        let s = &e.app.store;
+        s.execute_unchecked(&format!(
+            "UPDATE persons SET created_by = 'intruder' WHERE id = '{id}'"
+        ))
+        .await
+        .expect("tamper");
+        assert!(
+            matches!(verify(&e).await, Err(LedgerProblem::State(kamkor_store::StateProblem::Differs { ref field, .. })) if field == "created_by"),
+            "{}",
+            e.name
+        );
+        s.execute_unchecked(&format!("UPDATE persons SET created_by = (SELECT actor FROM changes WHERE entity = 'person' AND entity_id = '{id}' ORDER BY seq LIMIT 1) WHERE id = '{id}'"))
+            .await
+            .expect("restore");
+        verify(&e)
+            .await
+            .unwrap_or_else(|p| panic!("{}: restored: {p}", e.name));
+        // An account switched back on behind the ledger's back.
+        s.execute_unchecked("UPDATE users SET role = 'administrator' WHERE login = 'worker'")
+            .await
+            .expect("tamper");
+        assert!(
+            matches!(verify(&e).await, Err(LedgerProblem::State(kamkor_store::StateProblem::Differs { ref entity, ref field, .. })) if entity == "user" && field == "role"),
+            "{}",
+            e.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn deleted_and_smuggled_rows_are_named() {
+    for e in envs().await {
+        history(&e).await;
+        let id = some_person(&e).await;
+        let s = &e.app.store;
+        // A row smuggled in without the ledger.
+        s.execute_unchecked("INSERT INTO meta (key, value) VALUES ('zzzz-smuggled', 'x')")
+            .await
+            .expect("smuggle");
+        assert_eq!(
+            verify(&e).await,
+            Err(LedgerProblem::State(
+                kamkor_store::StateProblem::Unrecorded {
+                    entity: "meta".into(),
+                    id: "zzzz-smuggled".into()
+                }
+            )),
+            "{}",
+            e.name
+        );
+        s.execute_unchecked("DELETE FROM meta WHERE key = 'zzzz-smuggled'")
+            .await
+            .expect("undo");
+        // A person removed from the table: its relations and memberships first, as an
+        // attacker would.
+        for sql in [
+            format!("DELETE FROM relations WHERE person_id = '{id}' OR relative_id = '{id}'"),
+            format!("DELETE FROM family_members WHERE person_id = '{id}'"),
+            format!("DELETE FROM cases WHERE subject_id = '{id}'"),
+            format!("DELETE FROM persons WHERE id = '{id}'"),
+        ] {
+            s.execute_unchecked(&sql).await.expect("delete");
+        }
+        assert!(
+            matches!(
+                verify(&e).await,
+                Err(LedgerProblem::State(
+                    kamkor_store::StateProblem::Missing { .. }
+                ))
+            ),
+            "{}",
+            e.name
+        );
+    }
+}

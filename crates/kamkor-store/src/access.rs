@@ -49,9 +49,9 @@ pub struct AccessRequestRow {
     pub user_id: Option<String>,
 }
 
-const REQUEST_COLS: &str = "id, version, status, full_name, national_id, position, organisation, org_inn, org_address, territorial_unit, roles, scope_territory, valid_until, contact, created_at, decided_at, decided_by, decision_note, user_id";
+pub(crate) const REQUEST_COLS: &str = "id, version, status, full_name, national_id, position, organisation, org_inn, org_address, territorial_unit, roles, scope_territory, valid_until, contact, created_at, decided_at, decided_by, decision_note, user_id";
 
-fn request_from_row(r: &AnyRow) -> Result<AccessRequestRow> {
+pub(crate) fn request_from_row(r: &AnyRow) -> Result<AccessRequestRow> {
     Ok(AccessRequestRow {
         id: r.try_get("id")?,
         version: r.try_get("version")?,
@@ -75,7 +75,7 @@ fn request_from_row(r: &AnyRow) -> Result<AccessRequestRow> {
     })
 }
 
-fn request_json(r: &AccessRequestRow) -> Value {
+pub(crate) fn request_json(r: &AccessRequestRow) -> Value {
     json!({
         "status": r.status, "full_name": r.full_name, "national_id": r.national_id,
         "position": r.position, "organisation": r.organisation, "org_inn": r.org_inn,
@@ -107,9 +107,9 @@ pub struct ApiClientRow {
     pub rotated_at: Option<String>,
 }
 
-const CLIENT_COLS: &str = "id, version, name, secret_hash, services, organisation, org_kind, scope_territory, valid_from, valid_until, status, created_at, rotated_at";
+pub(crate) const CLIENT_COLS: &str = "id, version, name, secret_hash, services, organisation, org_kind, scope_territory, valid_from, valid_until, status, created_at, rotated_at";
 
-fn client_from_row(r: &AnyRow) -> Result<ApiClientRow> {
+pub(crate) fn client_from_row(r: &AnyRow) -> Result<ApiClientRow> {
     Ok(ApiClientRow {
         id: r.try_get("id")?,
         version: r.try_get("version")?,
@@ -127,7 +127,7 @@ fn client_from_row(r: &AnyRow) -> Result<ApiClientRow> {
     })
 }
 
-fn client_json(c: &ApiClientRow) -> Value {
+pub(crate) fn client_json(c: &ApiClientRow) -> Value {
     json!({
         "name": c.name, "services": c.services, "organisation": c.organisation,
         "org_kind": c.org_kind, "scope_territory": c.scope_territory,
@@ -149,9 +149,10 @@ pub struct GlassBreakRow {
     pub expires_at: String,
 }
 
-const GLASS_COLS: &str = "id, user_id, person_id, territory, reason, opened_at, expires_at";
+pub(crate) const GLASS_COLS: &str =
+    "id, user_id, person_id, territory, reason, opened_at, expires_at";
 
-fn glass_from_row(r: &AnyRow) -> Result<GlassBreakRow> {
+pub(crate) fn glass_from_row(r: &AnyRow) -> Result<GlassBreakRow> {
     Ok(GlassBreakRow {
         id: r.try_get("id")?,
         user_id: r.try_get("user_id")?,

@@ -55,7 +55,7 @@ pub struct CheckpointRow {
 const ENTRY_COLS: &str = "seq, pos, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, leaf_hash";
 const CHECKPOINT_COLS: &str = "size, origin, root, at, key_id, signature, peaks";
 
-fn entry_from_row(r: &AnyRow) -> Result<LedgerEntry> {
+pub(crate) fn entry_from_row(r: &AnyRow) -> Result<LedgerEntry> {
     Ok(LedgerEntry {
         seq: r.try_get("seq")?,
         pos: r.try_get::<Option<i64>, _>("pos")?.unwrap_or(-1),

@@ -24,9 +24,11 @@ use uuid::Uuid;
 mod access;
 mod ledger;
 mod migrations;
+mod replay;
 pub use access::{AccessRequestRow, ApiClientRow, GlassBreakRow};
 pub use ledger::{CheckpointRow, LedgerEntry};
 pub use migrations::SCHEMA_VERSION;
+pub use replay::{ReplayReport, StateProblem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -1086,6 +1088,28 @@ fn person_json(p: &PersonData) -> Value {
     serde_json::to_value(p).unwrap_or(Value::Null)
 }
 
+/// A case as the ledger holds it: its data with number, status and responsible worker.
+fn case_json(
+    data: &CaseData,
+    number: &str,
+    status: CaseStatus,
+    responsible_user: &Option<String>,
+) -> Value {
+    let mut v = serde_json::to_value(data).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("number".into(), Value::String(number.to_string()));
+        m.insert("status".into(), Value::String(status.code().into()));
+        m.insert(
+            "responsible_user".into(),
+            responsible_user
+                .clone()
+                .map(Value::String)
+                .unwrap_or(Value::Null),
+        );
+    }
+    v
+}
+
 impl Tx {
     pub fn engine(&self) -> Engine {
         self.engine
@@ -1578,18 +1602,7 @@ impl Tx {
             let changes: Vec<_> = chunk
                 .iter()
                 .map(|c| {
-                    let mut v = serde_json::to_value(&c.data).unwrap_or(Value::Null);
-                    if let Value::Object(m) = &mut v {
-                        m.insert("number".into(), Value::String(c.number.clone()));
-                        m.insert("status".into(), Value::String(c.status.code().into()));
-                        m.insert(
-                            "responsible_user".into(),
-                            c.responsible_user
-                                .clone()
-                                .map(Value::String)
-                                .unwrap_or(Value::Null),
-                        );
-                    }
+                    let v = case_json(&c.data, &c.number, c.status, &c.responsible_user);
                     ("create", "case", c.id.to_string(), 1, None, Some(v))
                 })
                 .collect();
@@ -1645,6 +1658,15 @@ impl Tx {
         hash: &str,
         must_change: bool,
     ) -> Result<()> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {USER_COLS} FROM users WHERE id = $1"
+        )))
+        .bind(user_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some(before) = row.as_ref().map(user_from_row).transpose()? else {
+            return Err(StoreError::NotFound);
+        };
         let res = sqlx::query(
             "UPDATE users SET password_hash = $1, must_change_password = $2, version = version + 1 WHERE id = $3",
         )
@@ -1656,13 +1678,19 @@ impl Tx {
         if res.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        // The whole account as before and after (never the hash itself).
+        let after = UserRow {
+            must_change_password: must_change,
+            version: before.version + 1,
+            ..before.clone()
+        };
         self.record_changes(&[(
             "password_change",
             "user",
             user_id.to_string(),
-            0,
-            None,
-            Some(serde_json::json!({"must_change_password": must_change})),
+            after.version,
+            Some(access::user_json(&before)),
+            Some(access::user_json(&after)),
         )])
         .await
     }

@@ -376,6 +376,7 @@ async fn access_matrix_roles_by_territory_by_operation_over_http() {
         let denials = e.app.store.changes_by_action("denied", 1000).await.unwrap();
         assert!(denials.len() > 50, "{}: {}", e.engine, denials.len());
         assert!(denials.iter().all(|d| !d.actor.is_empty()));
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -483,6 +484,7 @@ async fn access_matrix_guessed_ids_answer_like_missing_ones() {
             .await
             .json();
         assert_eq!(p["person"]["extra"]["institution"], "ИК-11");
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -709,6 +711,7 @@ async fn access_matrix_expired_suspended_wrong_code_and_csrf_are_refused() {
         let r = e.send(req).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
         assert_eq!(r.json()["error"]["code"], "csrf");
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -827,6 +830,7 @@ async fn access_matrix_external_clients_act_only_through_granted_services() {
                 .status,
             StatusCode::UNAUTHORIZED
         );
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -999,5 +1003,6 @@ async fn access_matrix_networks_and_break_the_glass() {
                 .iter()
                 .any(|d| d["reason"] == "network_not_allowed")
         );
+        e.assert_ledger_holds().await;
     }
 }

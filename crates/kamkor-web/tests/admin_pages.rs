@@ -93,6 +93,7 @@ async fn an_administrator_registers_a_user_who_must_change_the_password() {
         let home = e.page("/", &cookie).await;
         assert_eq!(home.status, StatusCode::SEE_OTHER, "{}", e.engine);
         assert_eq!(home.location(), "/password");
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -133,6 +134,7 @@ async fn form_errors_are_shown_next_to_their_fields_with_the_input_kept() {
                 .unwrap()
                 .is_none()
         );
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -150,6 +152,7 @@ async fn a_specialist_is_refused_the_administration_pages() {
             let r = e.page(path, &cookie).await;
             assert_eq!(r.status, StatusCode::FORBIDDEN, "{}: {path}", e.engine);
         }
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -172,6 +175,7 @@ async fn a_post_without_the_csrf_token_is_refused() {
                 .unwrap()
                 .is_none()
         );
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -237,6 +241,7 @@ async fn suspending_a_user_ends_their_session() {
             .await;
         assert_eq!(r.status, StatusCode::CONFLICT, "{}", e.engine);
         assert!(r.body.contains("изменил другой администратор"));
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -316,6 +321,7 @@ async fn a_public_access_request_becomes_an_account_when_approved() {
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}: {}", e.engine, r.body);
         assert_eq!(r.location(), "/password");
         let _ = PASSWORD;
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -476,6 +482,7 @@ async fn every_administration_page_opens_with_labels_clients_and_networks_work()
         assert!(denials.body.contains("Управление доступом"));
         let r = e.get("/request-access", None).await;
         assert_labelled(e.engine, "/request-access", &r.body);
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -520,5 +527,6 @@ async fn the_list_of_users_is_paged() {
             e.engine
         );
         assert!(second.body.contains("page=0"), "a link back: {}", e.engine);
+        e.assert_ledger_holds().await;
     }
 }

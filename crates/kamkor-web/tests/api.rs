@@ -35,6 +35,7 @@ async fn health_answers_without_login() {
         let j = r.json();
         assert_eq!(j["engine"], e.engine);
         assert_eq!(j["schema_version"], kamkor_store::SCHEMA_VERSION);
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -63,6 +64,7 @@ async fn api_without_login_is_401_with_json_error() {
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         let r = e.get("/api/v1/persons", Some("not-a-real-token")).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -92,6 +94,7 @@ async fn wrong_login_is_refused_the_same_way_for_unknown_users() {
             "{}: unknown and known logins must look alike",
             e.engine
         );
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -148,6 +151,7 @@ async fn register_child_with_mismatched_pin_stores_nothing() {
             e.engine
         );
         assert_eq!(e.app.store.count(Table::Families).await.unwrap(), 0);
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -254,6 +258,7 @@ async fn register_find_open_case_and_read_back() {
         let r = e.json("POST", "/api/v1/cases", Some(&t), json!({"subject_kind": "child", "subject_id": id, "identified_on": "2099-01-01", "identification_territory": ISSYK_KUL_AK_SUU, "responsible_org": "opsd-41702205000000"})).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(r.json()["error"]["field"], "identified_on");
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -320,6 +325,7 @@ async fn stale_update_is_a_conflict_showing_what_changed() {
             now["history"][1]["changes"][0]["before"],
             "с. Теплоключенка, ул. Ленина, 5"
         );
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -411,6 +417,7 @@ async fn scope_and_role_denials() {
                 .status,
             StatusCode::FORBIDDEN
         );
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -440,6 +447,7 @@ async fn malformed_json_gets_a_json_error() {
             )
             .await;
         assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", e.engine);
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -472,6 +480,7 @@ async fn reentry_yugra_registers_a_released_person_with_snils() {
         let r = e.json("POST", "/api/v1/persons", Some(&t), bad).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(r.json()["error"]["code"], "id_bad_checksum");
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -519,6 +528,7 @@ async fn one_time_password_must_be_changed_before_the_api_opens() {
             e.get("/api/v1/persons", Some(&t)).await.status,
             StatusCode::OK
         );
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -597,6 +607,7 @@ async fn linked_records_outside_the_scope_stay_hidden() {
             e.engine,
             got.body
         );
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -671,6 +682,7 @@ async fn registration_and_cases_stay_inside_the_scope_and_the_rules() {
             .await;
         assert_eq!(r.json()["error"]["code"], "org_not_serving_territory");
         assert_eq!(e.app.store.count(Table::Cases).await.unwrap(), 0);
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -700,6 +712,7 @@ async fn changing_the_password_ends_the_other_sessions() {
             "{}: the other one ends",
             e.engine
         );
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -747,6 +760,7 @@ async fn families_are_found_by_name_in_any_case() {
                 .status,
             StatusCode::UNPROCESSABLE_ENTITY
         );
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -812,5 +826,6 @@ async fn repeated_failed_logins_lock_the_account_for_a_while() {
                 .count(),
             1
         );
+        e.assert_ledger_holds().await;
     }
 }

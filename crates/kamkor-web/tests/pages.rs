@@ -84,6 +84,7 @@ async fn pages_need_login_and_login_works() {
         );
         assert_eq!(home.headers.get("referrer-policy").unwrap(), "no-referrer");
         assert_eq!(home.headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -106,6 +107,7 @@ async fn session_cookie_is_httponly_and_samesite() {
             c.contains("HttpOnly") && c.contains("SameSite=Strict"),
             "{c}"
         );
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -128,6 +130,7 @@ async fn forms_without_the_csrf_token_are_refused() {
             e.form("/logout", Some(&cookie), &[]).await.status,
             StatusCode::FORBIDDEN
         );
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -213,6 +216,7 @@ async fn register_child_shows_errors_next_to_fields_and_keeps_input() {
                 .await;
             assert!(s.body.contains(&card_path), "{}: search {q}", e.engine);
         }
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -235,6 +239,7 @@ async fn add_relative_button_adds_a_block_without_saving() {
         assert!(r.body.contains("name=\"relatives[2].relation_kind\""));
         assert!(r.body.contains("value=\"Мамытова\""));
         assert_eq!(e.app.store.count(Table::Persons).await.unwrap(), 0);
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -291,6 +296,7 @@ async fn open_case_from_the_card_and_see_it_at_home() {
         );
         let list = e.page("/cases?status=identified", &cookie).await;
         assert!(list.body.contains("ТЖС-"));
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -350,6 +356,7 @@ async fn edit_person_conflict_is_shown_and_nothing_overwritten() {
         let card = e.page(&card_path, &cookie).await;
         assert!(card.body.contains("ул. Ленина, 1") && !card.body.contains("ул. Манаса, 9"));
         assert!(card.body.contains("История изменений"));
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -388,6 +395,7 @@ async fn out_of_scope_card_looks_missing_and_viewer_cannot_register() {
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
         assert!(r.body.contains("Нет доступа"));
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -405,6 +413,7 @@ async fn logout_ends_the_session() {
             "{}: the old cookie no longer works",
             e.engine
         );
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -470,6 +479,7 @@ async fn one_time_password_must_be_changed_first() {
             .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER);
         assert_eq!(e.page("/persons", &cookie).await.status, StatusCode::OK);
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -500,6 +510,7 @@ async fn a_relative_error_is_shown_at_the_relative_field() {
             "{field}"
         );
         assert_eq!(e.app.store.count(Table::Persons).await.unwrap(), 0);
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -559,6 +570,7 @@ async fn add_a_child_to_an_existing_family_from_its_card() {
             "{}",
             e.engine
         );
+        e.assert_ledger_holds().await;
     }
 }
 
@@ -590,5 +602,6 @@ async fn log_out_everywhere_ends_every_session() {
             e.get("/api/v1/me", Some(&token)).await.status,
             StatusCode::UNAUTHORIZED
         );
+        e.assert_ledger_holds().await;
     }
 }

@@ -322,5 +322,6 @@ async fn agency_sections_are_edited_by_their_agency_only_through_the_pages() {
             "{}",
             e.engine
         );
+        e.assert_ledger_holds().await;
     }
 }

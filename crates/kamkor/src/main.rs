@@ -489,6 +489,10 @@ async fn main() -> Result<()> {
                             r.keys.join(", ")
                         }
                     );
+                    println!(
+                        "  the state tables equal what the ledger says: {} records replayed",
+                        r.records
+                    );
                     println!("  root {}", r.root);
                     println!(
                         "  {:.1} s, {:.0} entries/s",

@@ -236,8 +236,24 @@ fn ledger_verify_passes_on_an_untouched_ledger_and_names_a_tampered_entry() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    // An attacker with the database file changes one entry.
+    assert!(out.contains("records replayed"), "{out}");
+    // An attacker with the database file changes a record behind the ledger's back...
     let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let url = format!("sqlite://{}/tzhs-kg.db", d);
+        let store = kamkor_store::Store::open_url(&url).await.unwrap();
+        store
+            .execute_unchecked(
+                "UPDATE persons SET surname = surname || 'x' WHERE id = (SELECT MIN(id) FROM persons)",
+            )
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let (ok, out, err) = run(&["ledger", "verify", "--data-dir", d]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("surname"), "{err}");
+    // ... and then one entry.
     rt.block_on(async {
         let url = format!("sqlite://{}/tzhs-kg.db", d);
         let store = kamkor_store::Store::open_url(&url).await.unwrap();

@@ -258,3 +258,16 @@ impl Env {
         self.send(b.body(Body::from(body)).expect("request")).await
     }
 }
+
+impl Env {
+    /// Replay the ledger against the state tables: whatever the test did through the HTTP
+    /// application must leave them equal (issue 4 item 3).
+    pub async fn assert_ledger_holds(&self) {
+        let r = kamkor_app::ledger::verify_ledger(&self.app.store, &[], &self.app.ledger_origin())
+            .await
+            .expect("verify runs");
+        if let Err(p) = r {
+            panic!("{}: the ledger does not hold: {p}", self.engine);
+        }
+    }
+}
