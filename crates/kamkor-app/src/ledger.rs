@@ -175,7 +175,11 @@ fn db(e: kamkor_store::StoreError) -> AppError {
 }
 
 /// Extend a frontier with the stored leaf hashes from its size up to the ledger's end.
-async fn extend(store: &Store, f: &mut Frontier) -> AppResult<()> {
+async fn extend(
+    store: &Store,
+    f: &mut Frontier,
+    nodes: &mut Vec<(u32, u64, String)>,
+) -> AppResult<()> {
     loop {
         let entries = store.ledger_entries(f.size(), BATCH).await.map_err(db)?;
         if entries.is_empty() {
@@ -190,7 +194,11 @@ async fn extend(store: &Store, f: &mut Frontier) -> AppResult<()> {
                 Some(h) => h,
                 None => kamkor_ledger::entry_hash(&e.fields()),
             };
-            f.push(h);
+            f.push_with(h, |height, idx, hash| {
+                if height >= NODE_HEIGHT {
+                    nodes.push((height, idx, to_hex(hash)));
+                }
+            });
         }
     }
 }
@@ -214,7 +222,8 @@ impl App {
             }
             None => Frontier::default(),
         };
-        extend(&self.store, &mut f).await?;
+        let mut nodes = Vec::new();
+        extend(&self.store, &mut f, &mut nodes).await?;
         if last.as_ref().is_some_and(|c| c.checkpoint.size >= f.size()) || f.size() == 0 {
             return Ok(None);
         }
@@ -224,6 +233,8 @@ impl App {
             &f.root(),
             &kamkor_store::ts(kamkor_store::now_utc()),
         );
+        // Subtree hashes first: a checkpoint is only visible once proofs can be answered.
+        self.store.insert_ledger_nodes(&nodes).await.map_err(db)?;
         let row = CheckpointRow {
             checkpoint: cp.clone(),
             peaks: f.peaks().map(to_hex).collect(),
@@ -429,4 +440,334 @@ fn check_checkpoint(
         });
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------- proofs (issue 4 item 4)
+
+/// Subtrees of at least 2^NODE_HEIGHT leaves are kept in `ledger_nodes`.
+const NODE_HEIGHT: u32 = 8;
+
+/// An entry as exchanged in a proof: every field its leaf hash covers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProvenEntry {
+    pub pos: u64,
+    pub at: String,
+    pub actor: String,
+    pub request_id: Option<String>,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub version: i64,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+impl ProvenEntry {
+    pub fn leaf_hash(&self) -> Hash {
+        kamkor_ledger::entry_hash(&kamkor_ledger::EntryFields {
+            pos: self.pos,
+            at: &self.at,
+            actor: &self.actor,
+            request_id: self.request_id.as_deref(),
+            action: &self.action,
+            entity: &self.entity,
+            entity_id: &self.entity_id,
+            version: self.version,
+            before: self.before.as_deref(),
+            after: self.after.as_deref(),
+        })
+    }
+}
+
+/// That one entry belongs to the ledger a signed checkpoint commits to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InclusionProof {
+    pub checkpoint: Checkpoint,
+    pub entry: ProvenEntry,
+    /// Hex hashes, nearest sibling first (RFC 9162 §2.1.3).
+    pub proof: Vec<String>,
+}
+
+/// That the ledger of the first checkpoint is a prefix of the second's.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConsistencyProof {
+    pub first: Checkpoint,
+    pub second: Checkpoint,
+    pub proof: Vec<String>,
+}
+
+/// What an offline check of a proof found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofProblem {
+    #[error(
+        "the checkpoint of size {size} is signed by key {key_id}, which is not among the trusted keys"
+    )]
+    UnknownKey { size: u64, key_id: String },
+    #[error("the signature of the checkpoint of size {size} is not valid")]
+    BadSignature { size: u64 },
+    #[error("a hash in the proof is not 32 bytes of hex")]
+    BadHash,
+    #[error("the entry at position {pos} is not in the ledger of size {size} with that root")]
+    NotIncluded { pos: u64, size: u64 },
+    #[error(
+        "the ledger of size {first} is not a prefix of the ledger of size {second}: history was rewritten"
+    )]
+    Inconsistent { first: u64, second: u64 },
+}
+
+fn signed_by(c: &Checkpoint, trusted: &[PublicKey]) -> Result<String, ProofProblem> {
+    let Some(key) = trusted.iter().find(|k| k.id == c.key_id) else {
+        return Err(ProofProblem::UnknownKey {
+            size: c.size,
+            key_id: c.key_id.clone(),
+        });
+    };
+    if !c.verify(key) {
+        return Err(ProofProblem::BadSignature { size: c.size });
+    }
+    Ok(key.id.clone())
+}
+
+fn hashes(hex: &[String]) -> Result<Vec<Hash>, ProofProblem> {
+    hex.iter()
+        .map(|h| decode_hash(h).ok_or(ProofProblem::BadHash))
+        .collect()
+}
+
+impl InclusionProof {
+    /// Check offline with only the trusted public keys. Returns the signing key's id.
+    pub fn verify(&self, trusted: &[PublicKey]) -> Result<String, ProofProblem> {
+        let key = signed_by(&self.checkpoint, trusted)?;
+        let proof = hashes(&self.proof)?;
+        let root = self.checkpoint.root_hash().ok_or(ProofProblem::BadHash)?;
+        if !kamkor_ledger::merkle::verify_inclusion(
+            self.entry.pos,
+            self.checkpoint.size,
+            &self.entry.leaf_hash(),
+            &proof,
+            &root,
+        ) {
+            return Err(ProofProblem::NotIncluded {
+                pos: self.entry.pos,
+                size: self.checkpoint.size,
+            });
+        }
+        Ok(key)
+    }
+}
+
+impl ConsistencyProof {
+    /// Check offline with only the trusted public keys.
+    pub fn verify(&self, trusted: &[PublicKey]) -> Result<(), ProofProblem> {
+        signed_by(&self.first, trusted)?;
+        signed_by(&self.second, trusted)?;
+        let proof = hashes(&self.proof)?;
+        let (Some(r1), Some(r2)) = (self.first.root_hash(), self.second.root_hash()) else {
+            return Err(ProofProblem::BadHash);
+        };
+        if !kamkor_ledger::merkle::verify_consistency(
+            self.first.size,
+            self.second.size,
+            &r1,
+            &r2,
+            &proof,
+        ) {
+            return Err(ProofProblem::Inconsistent {
+                first: self.first.size,
+                second: self.second.size,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Records the ranges a proof needs, answering with placeholders (the first pass).
+struct Wanted(Vec<(u64, u64)>);
+
+impl kamkor_ledger::merkle::SubtreeHashes for Wanted {
+    type Error = std::convert::Infallible;
+    fn subtree(&mut self, start: u64, end: u64) -> Result<Hash, Self::Error> {
+        self.0.push((start, end));
+        Ok([0; 32])
+    }
+}
+
+/// Answers with the hashes fetched for those ranges (the second pass).
+struct Fetched(std::collections::HashMap<(u64, u64), Hash>);
+
+impl kamkor_ledger::merkle::SubtreeHashes for Fetched {
+    type Error = AppError;
+    fn subtree(&mut self, start: u64, end: u64) -> Result<Hash, Self::Error> {
+        self.0
+            .get(&(start, end))
+            .copied()
+            .ok_or_else(|| AppError::Config(format!("ledger subtree {start}..{end} not fetched")))
+    }
+}
+
+/// The root of leaves `[start, end)` (a node of the tree: `start` is aligned to the largest
+/// power of two in its length), from kept subtree hashes where there are some.
+async fn range_hash(store: &Store, start: u64, end: u64) -> AppResult<Hash> {
+    let mut peaks: Vec<Hash> = Vec::new();
+    let mut pos = start;
+    for bit in (0..64u32).rev() {
+        let len = 1u64 << bit;
+        if (end - start) & len == 0 {
+            continue;
+        }
+        let kept = if bit >= NODE_HEIGHT && pos.is_multiple_of(len) {
+            store
+                .ledger_node(bit, pos >> bit)
+                .await
+                .map_err(db)?
+                .and_then(|h| decode_hash(&h))
+        } else {
+            None
+        };
+        let h = match kept {
+            Some(h) => h,
+            None => {
+                let leaves = store.leaf_hashes(pos, pos + len).await.map_err(db)?;
+                if leaves.len() as u64 != len {
+                    return Err(AppError::NotFound);
+                }
+                let hs: Option<Vec<Hash>> = leaves.iter().map(|(_, h)| decode_hash(h)).collect();
+                kamkor_ledger::merkle::root_of(&hs.ok_or(AppError::NotFound)?)
+            }
+        };
+        peaks.push(h);
+        pos += len;
+    }
+    let mut it = peaks.into_iter().rev();
+    let Some(last) = it.next() else {
+        return Ok(kamkor_ledger::merkle::empty_root());
+    };
+    Ok(it.fold(last, |acc, p| kamkor_ledger::node_hash(&p, &acc)))
+}
+
+async fn fetch(store: &Store, wanted: Vec<(u64, u64)>) -> AppResult<Fetched> {
+    let mut map = std::collections::HashMap::new();
+    for (s, e) in wanted {
+        map.insert((s, e), range_hash(store, s, e).await?);
+    }
+    Ok(Fetched(map))
+}
+
+impl App {
+    async fn check_ledger_reader(&self, ctx: &crate::Ctx, about: (&str, &str)) -> AppResult<()> {
+        self.decide_and_record(
+            ctx,
+            kamkor_domain::policy::Action::ReadLedger,
+            &kamkor_domain::policy::Target::default(),
+            about,
+        )
+        .await
+    }
+
+    /// The checkpoint of `size`, or the latest one.
+    async fn checkpoint_of(&self, size: Option<u64>) -> AppResult<Checkpoint> {
+        let row = match size {
+            Some(s) => self.store.checkpoint(s).await.map_err(db)?,
+            None => self.store.latest_checkpoint().await.map_err(db)?,
+        };
+        row.map(|r| r.checkpoint).ok_or(AppError::NotFound)
+    }
+
+    /// The latest signed checkpoint (auditors and administrators).
+    pub async fn latest_checkpoint(&self, ctx: &crate::Ctx) -> AppResult<Checkpoint> {
+        self.check_ledger_reader(ctx, ("ledger", "checkpoint"))
+            .await?;
+        self.checkpoint_of(None).await
+    }
+
+    /// Proof that the entry at `pos` is in the ledger of the checkpoint of `size` (default:
+    /// the latest). The entry holds personal data: handing it out is itself recorded.
+    pub async fn inclusion_proof(
+        &self,
+        ctx: &crate::Ctx,
+        pos: u64,
+        size: Option<u64>,
+    ) -> AppResult<InclusionProof> {
+        self.check_ledger_reader(ctx, ("ledger", &pos.to_string()))
+            .await?;
+        let checkpoint = self.checkpoint_of(size).await?;
+        if pos >= checkpoint.size {
+            // Not yet under a checkpoint (or no such entry).
+            return Err(AppError::NotFound);
+        }
+        let e = self
+            .store
+            .ledger_entry(pos)
+            .await
+            .map_err(db)?
+            .ok_or(AppError::NotFound)?;
+        let mut wanted = Wanted(Vec::new());
+        let _ = kamkor_ledger::merkle::inclusion_proof(&mut wanted, pos, checkpoint.size);
+        let mut fetched = fetch(&self.store, wanted.0).await?;
+        let proof = kamkor_ledger::merkle::inclusion_proof(&mut fetched, pos, checkpoint.size)
+            .map_err(|e| match e {
+                kamkor_ledger::merkle::ProofError::Source(e) => e,
+                _ => AppError::NotFound,
+            })?;
+        let mut tx = self
+            .store
+            .begin(&ctx.user.id, ctx.request_id.as_deref())
+            .await?;
+        tx.record_event(
+            "ledger_proof",
+            &e.entity,
+            &e.entity_id,
+            Some(serde_json::json!({"pos": pos, "size": checkpoint.size})),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(InclusionProof {
+            checkpoint,
+            entry: ProvenEntry {
+                pos,
+                at: e.at,
+                actor: e.actor,
+                request_id: e.request_id,
+                action: e.action,
+                entity: e.entity,
+                entity_id: e.entity_id,
+                version: e.version,
+                before: e.before,
+                after: e.after,
+            },
+            proof: proof.iter().map(to_hex).collect(),
+        })
+    }
+
+    /// Proof that the ledger of the checkpoint of size `first` is a prefix of the one of size
+    /// `second` (default: the latest).
+    pub async fn consistency_proof(
+        &self,
+        ctx: &crate::Ctx,
+        first: u64,
+        second: Option<u64>,
+    ) -> AppResult<ConsistencyProof> {
+        self.check_ledger_reader(ctx, ("ledger", "consistency"))
+            .await?;
+        let first = self.checkpoint_of(Some(first)).await?;
+        let second = self.checkpoint_of(second).await?;
+        if first.size > second.size {
+            let mut p = kamkor_domain::records::Problems::default();
+            p.push("first", "after_second");
+            return Err(AppError::Invalid(p));
+        }
+        let mut wanted = Wanted(Vec::new());
+        let _ = kamkor_ledger::merkle::consistency_proof(&mut wanted, first.size, second.size);
+        let mut fetched = fetch(&self.store, wanted.0).await?;
+        let proof = kamkor_ledger::merkle::consistency_proof(&mut fetched, first.size, second.size)
+            .map_err(|e| match e {
+                kamkor_ledger::merkle::ProofError::Source(e) => e,
+                _ => AppError::NotFound,
+            })?;
+        Ok(ConsistencyProof {
+            first,
+            second,
+            proof: proof.iter().map(to_hex).collect(),
+        })
+    }
 }

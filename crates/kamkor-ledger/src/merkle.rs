@@ -62,6 +62,13 @@ impl Frontier {
 
     /// Append one leaf hash.
     pub fn push(&mut self, leaf: Hash) {
+        self.push_with(leaf, |_, _, _| {});
+    }
+
+    /// Append one leaf hash, telling `completed` of every perfect subtree it completes, as
+    /// (height, index among the subtrees of that height, hash): what a store keeps to answer
+    /// proofs without reading every leaf.
+    pub fn push_with(&mut self, leaf: Hash, mut completed: impl FnMut(u32, u64, &Hash)) {
         let mut node = (0u32, leaf);
         while let Some(&(h, left)) = self.peaks.last() {
             if h != node.0 {
@@ -69,6 +76,7 @@ impl Frontier {
             }
             self.peaks.pop();
             node = (h + 1, node_hash(&left, &node.1));
+            completed(node.0, self.size >> node.0, &node.1);
         }
         self.peaks.push(node);
         self.size += 1;
@@ -449,6 +457,27 @@ mod tests {
         }
         assert_eq!(g.root(), root_of(&hashes));
         assert!(Frontier::from_peaks(20, &peaks).is_none());
+    }
+
+    #[test]
+    fn completed_subtrees_are_reported_with_their_place() {
+        let hashes: Vec<Hash> = (0u32..19).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let mut f = Frontier::default();
+        let mut seen = Vec::new();
+        for h in &hashes {
+            f.push_with(*h, |height, index, hash| seen.push((height, index, *hash)));
+        }
+        // 19 leaves complete 9 + 4 + 2 + 1 subtrees of heights 1..4.
+        assert_eq!(seen.len(), 16);
+        for (height, index, hash) in seen {
+            let start = (index << height) as usize;
+            let end = start + (1usize << height);
+            assert_eq!(
+                hash,
+                root_of(&hashes[start..end]),
+                "height {height} index {index}"
+            );
+        }
     }
 
     proptest! {

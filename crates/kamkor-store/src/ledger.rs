@@ -192,6 +192,62 @@ impl Store {
         row.as_ref().map(checkpoint_from_row).transpose()
     }
 
+    /// Leaf hashes of positions `[start, end)` (at most a few hundred: see `ledger_nodes`).
+    pub async fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<(u64, String)>> {
+        let rows = sqlx::query(
+            "SELECT pos, leaf_hash FROM changes WHERE pos >= $1 AND pos < $2 ORDER BY pos",
+        )
+        .bind(i64::try_from(start).unwrap_or(i64::MAX))
+        .bind(i64::try_from(end).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let pos: i64 = r.try_get(0)?;
+                let hash: Option<String> = r.try_get(1)?;
+                Ok((pos.max(0) as u64, hash.unwrap_or_default()))
+            })
+            .collect()
+    }
+
+    /// The stored hash of a perfect subtree, if kept.
+    pub async fn ledger_node(&self, height: u32, idx: u64) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT hash FROM ledger_nodes WHERE height = $1 AND idx = $2")
+            .bind(i64::from(height))
+            .bind(i64::try_from(idx).unwrap_or(i64::MAX))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
+    }
+
+    /// Keep hashes of perfect subtrees (written with a checkpoint; already known ones are
+    /// left as they are).
+    pub async fn insert_ledger_nodes(&self, nodes: &[(u32, u64, String)]) -> Result<()> {
+        let _guard = match self.engine {
+            crate::Engine::Sqlite => Some(self.write_lock.lock().await),
+            crate::Engine::Postgres => None,
+        };
+        for chunk in nodes.chunks(200) {
+            let mut sql = String::from("INSERT INTO ledger_nodes (height, idx, hash) VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("(${},${},${})", i * 3 + 1, i * 3 + 2, i * 3 + 3));
+            }
+            sql.push_str(" ON CONFLICT (height, idx) DO NOTHING");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (h, idx, hash) in chunk {
+                q = q
+                    .bind(i64::from(*h))
+                    .bind(i64::try_from(*idx).unwrap_or(i64::MAX))
+                    .bind(hash.clone());
+            }
+            q.execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
     /// Run one SQL statement outside the ledger, bypassing every check. Only for tests that
     /// play an attacker with database access (and for repairs by hand); nothing in the
     /// application calls it.

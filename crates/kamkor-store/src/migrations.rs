@@ -43,10 +43,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_ledger.sql"),
         postgres: include_str!("../migrations/postgres/0005_ledger.sql"),
     },
+    Migration {
+        version: 6,
+        name: "ledger_nodes",
+        sqlite: include_str!("../migrations/sqlite/0006_ledger_nodes.sql"),
+        postgres: include_str!("../migrations/postgres/0006_ledger_nodes.sql"),
+    },
 ];
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 async fn ensure_table(pool: &AnyPool) -> Result<()> {
     sqlx::raw_sql(

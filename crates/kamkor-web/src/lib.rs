@@ -19,6 +19,7 @@ mod account_pages;
 mod admin_pages;
 pub mod api;
 mod api_access;
+mod api_ledger;
 mod html;
 pub mod i18n;
 mod pages;

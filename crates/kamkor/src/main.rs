@@ -126,6 +126,15 @@ enum LedgerCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Check an inclusion or consistency proof from the API offline, with only the
+    /// installation's public keys. Exit 0 when it holds, 1 naming what does not.
+    VerifyProof {
+        /// The installation's public keys (its ledger-keys/public-keys.txt).
+        #[arg(long)]
+        public_keys: PathBuf,
+        /// The proof as the API returned it (JSON file; `-` for standard input).
+        proof: PathBuf,
+    },
 }
 
 /// How often the server signs a checkpoint while entries arrive.
@@ -521,6 +530,52 @@ async fn main() -> Result<()> {
                 None => println!("nothing new since the last checkpoint"),
             }
             Ok(())
+        }
+        Command::Ledger {
+            command: LedgerCommand::VerifyProof { public_keys, proof },
+        } => {
+            let trusted = kamkor_app::ledger::read_public_keys(&public_keys)
+                .map_err(|e| anyhow!("--public-keys: {e}"))?;
+            let text = if proof.as_os_str() == "-" {
+                let mut t = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+                    .context("cannot read the proof from standard input")?;
+                t
+            } else {
+                std::fs::read_to_string(&proof)
+                    .with_context(|| format!("cannot read {}", proof.display()))?
+            };
+            let value: serde_json::Value =
+                serde_json::from_str(&text).context("the proof is not JSON")?;
+            let outcome = if value.get("entry").is_some() {
+                let p: kamkor_app::ledger::InclusionProof = serde_json::from_value(value)
+                    .context("not an inclusion proof (checkpoint, entry, proof)")?;
+                p.verify(&trusted).map(|key| {
+                    format!(
+                        "inclusion proof verified: entry {} ({} {} {}, {}) is in the ledger of {} entries, checkpoint signed by key {key} at {}",
+                        p.entry.pos, p.entry.action, p.entry.entity, p.entry.entity_id, p.entry.at, p.checkpoint.size, p.checkpoint.time
+                    )
+                })
+            } else {
+                let p: kamkor_app::ledger::ConsistencyProof = serde_json::from_value(value)
+                    .context("not a consistency proof (first, second, proof)")?;
+                p.verify(&trusted).map(|()| {
+                    format!(
+                        "consistency proof verified: the ledger of {} entries ({}) is a prefix of the ledger of {} entries ({}); nothing was rewritten",
+                        p.first.size, p.first.time, p.second.size, p.second.time
+                    )
+                })
+            };
+            match outcome {
+                Ok(msg) => {
+                    println!("{msg}");
+                    Ok(())
+                }
+                Err(problem) => {
+                    eprintln!("proof verification FAILED: {problem}");
+                    std::process::exit(1);
+                }
+            }
         }
         Command::Ledger {
             command: LedgerCommand::RotateKey { db },

@@ -278,3 +278,72 @@ fn ledger_verify_passes_on_an_untouched_ledger_and_names_a_tampered_entry() {
     assert!(!ok);
     assert!(err.contains("public-keys.txt"), "{err}");
 }
+
+#[test]
+fn an_inclusion_proof_from_the_application_verifies_offline_with_the_public_keys_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    assert!(run(&["demo", "--data-dir", d, "--persons", "40"]).0);
+    assert!(run(&["ledger", "seal", "--data-dir", d]).0);
+    // An auditor asks the application for a proof of entry 5 (as the API does).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let proof = rt.block_on(async {
+        let url = format!("sqlite://{}/tzhs-kg.db", d);
+        let store = kamkor_store::Store::open_url(&url).await.unwrap();
+        let profile = kamkor_app::load_profile(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../profiles/tzhs-kg"
+        )))
+        .unwrap();
+        let app = kamkor_app::App::new(store, profile, kamkor_app::AppConfig::default());
+        let today = kamkor_store::now_utc().date();
+        app.create_user(
+            "test",
+            &kamkor_app::NewUser {
+                login: "auditor".into(),
+                full_name: "Аудитор".into(),
+                roles: vec![kamkor_domain::policy::Role::Auditor],
+                organisation: String::new(),
+                scope_territory: None,
+                valid_from: today,
+                valid_until: None,
+                password: Some("correct horse battery staple".into()),
+            },
+        )
+        .await
+        .unwrap();
+        let login = app
+            .login("auditor", "correct horse battery staple", None, None)
+            .await
+            .unwrap();
+        let (ctx, _) = app.session_ctx(&login.token, None, None).await.unwrap();
+        let p = app.inclusion_proof(&ctx, 5, None).await.unwrap();
+        app.store.close().await;
+        serde_json::to_string_pretty(&p).unwrap()
+    });
+    let file = dir.path().join("proof.json");
+    std::fs::write(&file, &proof).unwrap();
+    let keys = dir.path().join("ledger-keys/public-keys.txt");
+    let (ok, out, err) = run(&[
+        "ledger",
+        "verify-proof",
+        "--public-keys",
+        keys.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("inclusion proof verified: entry 5"), "{out}");
+    // The same proof with the entry altered is refused.
+    let mut v: serde_json::Value = serde_json::from_str(&proof).unwrap();
+    v["entry"]["actor"] = serde_json::json!("someone else");
+    std::fs::write(&file, v.to_string()).unwrap();
+    let (ok, _, err) = run(&[
+        "ledger",
+        "verify-proof",
+        "--public-keys",
+        keys.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("not in the ledger"), "{err}");
+}
