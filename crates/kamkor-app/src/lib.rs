@@ -492,10 +492,44 @@ impl App {
         if !problems.is_empty() {
             return Err(AppError::Invalid(problems));
         }
-        if q.name.is_none() && q.national_id.is_none() && q.birth_date.is_none() {
-            // An empty search lists the most recent subjects in scope.
+        let rows = self.store.search_persons(&q).await?;
+        // Everyone a search showed is in the ledger, with what was asked (issue 4 item 1).
+        let shown: Vec<String> = rows
+            .iter()
+            .take(PAGE_SIZE as usize)
+            .map(|p| p.id.to_string())
+            .collect();
+        self.record_seen(
+            ctx,
+            "search",
+            "person",
+            &shown,
+            serde_json::json!({"q": s.q, "name": s.name, "national_id": s.national_id, "birth_date": s.birth_date, "page": s.page}),
+        )
+        .await?;
+        Ok(rows)
+    }
+
+    /// Record that the caller saw these records (a view, a search, a list): one ledger entry
+    /// per record, written before the data is answered.
+    pub(crate) async fn record_seen(
+        &self,
+        ctx: &Ctx,
+        action: &str,
+        entity: &str,
+        ids: &[String],
+        detail: serde_json::Value,
+    ) -> AppResult<()> {
+        if ids.is_empty() {
+            return Ok(());
         }
-        Ok(self.store.search_persons(&q).await?)
+        let mut tx = self
+            .store
+            .begin(&ctx.user.id, ctx.request_id.as_deref())
+            .await?;
+        tx.record_events(action, entity, ids, Some(detail)).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn person_card(&self, ctx: &Ctx, id: Uuid) -> AppResult<PersonCard> {
@@ -532,7 +566,11 @@ impl App {
                 tx.commit().await?;
                 Some(g)
             }
-            _ => None,
+            _ => {
+                self.record_seen(ctx, "view", "person", &[sid.clone()], serde_json::json!({}))
+                    .await?;
+                None
+            }
         };
         // Linked records are shown only when they too lie within the user's territory: a
         // relative or a family elsewhere must not open a way around the scope.
@@ -1378,6 +1416,8 @@ impl App {
             Some(c.data.identification_territory.clone())
         });
         hidden += h;
+        self.record_seen(ctx, "view", "family", &[sid.clone()], serde_json::json!({}))
+            .await?;
         let history = self.store.changes_for("family", id).await?;
         let actors = self.actor_names(&history).await?;
         Ok(FamilyCard {
@@ -1400,10 +1440,20 @@ impl App {
             return Err(AppError::Invalid(p));
         }
         let n = records::normalize_for_search(name);
-        Ok(self
+        let rows = self
             .store
             .search_families(Some(&n), scope.as_deref(), 50)
-            .await?)
+            .await?;
+        let shown: Vec<String> = rows.iter().map(|f| f.id.to_string()).collect();
+        self.record_seen(
+            ctx,
+            "search",
+            "family",
+            &shown,
+            serde_json::json!({"name": name}),
+        )
+        .await?;
+        Ok(rows)
     }
 
     // ---- cases ----
@@ -1525,6 +1575,8 @@ impl App {
             Some(u) => self.store.user(u).await?,
             None => None,
         };
+        self.record_seen(ctx, "view", "case", &[sid.clone()], serde_json::json!({}))
+            .await?;
         let history = self.store.changes_for("case", id).await?;
         let actors = self.actor_names(&history).await?;
         Ok(CaseCard {
@@ -1554,7 +1606,21 @@ impl App {
             limit: PAGE_SIZE + 1,
             offset: page.clamp(0, 10_000) * PAGE_SIZE,
         };
-        Ok(self.store.list_cases(&q).await?)
+        let rows = self.store.list_cases(&q).await?;
+        let shown: Vec<String> = rows
+            .iter()
+            .take(PAGE_SIZE as usize)
+            .map(|c| c.id.to_string())
+            .collect();
+        self.record_seen(
+            ctx,
+            "search",
+            "case",
+            &shown,
+            serde_json::json!({"status": status.map(|s| s.code()), "mine": mine, "page": page}),
+        )
+        .await?;
+        Ok(rows)
     }
 
     /// Full names of the users who made the changes in `rows` (`system` for the installer).
@@ -1622,6 +1688,15 @@ impl App {
             })
             .await?;
         let subjects = self.subject_names(&my_cases).await?;
+        let shown: Vec<String> = my_cases.iter().map(|c| c.id.to_string()).collect();
+        self.record_seen(
+            ctx,
+            "list",
+            "case",
+            &shown,
+            serde_json::json!({"page": "home"}),
+        )
+        .await?;
         let counts = self.store.case_counts(scope.as_deref()).await?;
         Ok(Home {
             reads_records: true,

@@ -578,12 +578,29 @@ impl Store {
 
     /// The changes recorded for one record, oldest first.
     pub async fn changes_for(&self, entity: &str, id: Uuid) -> Result<Vec<ChangeRow>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT seq, at, actor, request_id, action, entity, entity_id, version, before_json, after_json \
-             FROM changes WHERE entity = $1 AND entity_id = $2 ORDER BY seq",
-        )
+             FROM changes WHERE entity = $1 AND entity_id = $2 AND action NOT IN ({}) ORDER BY seq",
+            view_actions_sql()
+        )))
         .bind(entity)
         .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(change_from_row).collect()
+    }
+
+    /// Who saw one record — opened, found, listed, exported or printed it — newest first (the
+    /// data subject's right of access; seed 000 §28).
+    pub async fn views_of(&self, entity: &str, id: &str, limit: i64) -> Result<Vec<ChangeRow>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT seq, at, actor, request_id, action, entity, entity_id, version, before_json, after_json \
+             FROM changes WHERE entity = $1 AND entity_id = $2 AND action IN ({}) ORDER BY seq DESC LIMIT $3",
+            view_actions_sql()
+        )))
+        .bind(entity)
+        .bind(id.to_string())
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(change_from_row).collect()
@@ -1695,6 +1712,22 @@ impl Tx {
         .await
     }
 
+    /// Record one event about each of several records (the persons a search showed): one
+    /// ledger entry per record, so "who saw this record" is a query on the record.
+    pub async fn record_events(
+        &mut self,
+        action: &str,
+        entity: &str,
+        ids: &[String],
+        detail: Option<Value>,
+    ) -> Result<()> {
+        let rows: Vec<ChangeToRecord<'_>> = ids
+            .iter()
+            .map(|id| (action, entity, id.clone(), 0i64, None, detail.clone()))
+            .collect();
+        self.record_changes(&rows).await
+    }
+
     /// Record an event that changes no state table but belongs in the history (login, logout).
     pub async fn record_event(
         &mut self,
@@ -1715,6 +1748,25 @@ impl Tx {
         )];
         self.record_changes(&rows).await
     }
+}
+
+/// Ledger actions that record someone seeing a record rather than changing it.
+pub const VIEW_ACTIONS: &[&str] = &[
+    "view",
+    "search",
+    "list",
+    "export",
+    "print",
+    "view_under_glass",
+    "ledger_proof",
+];
+
+fn view_actions_sql() -> String {
+    VIEW_ACTIONS
+        .iter()
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A case to insert.

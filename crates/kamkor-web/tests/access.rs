@@ -992,7 +992,13 @@ async fn access_matrix_networks_and_break_the_glass() {
             .await
             .unwrap();
         assert!(log.iter().any(|c| c.action == "break_glass"));
-        assert!(log.iter().any(|c| c.action == "view_under_glass"));
+        let views = e
+            .app
+            .store
+            .views_of("person", sibling_id, 100)
+            .await
+            .unwrap();
+        assert!(views.iter().any(|c| c.action == "view_under_glass"));
         // The refusals page of the administrator lists the refusals with their reasons.
         let r = e.get("/api/v1/admin/denials", Some(&admin)).await;
         assert_eq!(r.status, StatusCode::OK);

@@ -147,3 +147,61 @@ async fn proofs_from_the_api_verify_offline_and_tampering_does_not() {
             .unwrap_or_else(|p| panic!("{}: {p}", e.engine));
     }
 }
+
+#[tokio::test]
+async fn every_view_search_and_export_of_personal_data_is_in_the_ledger() {
+    for e in common::envs("tzhs-kg").await {
+        e.user("worker", &[Role::Specialist], None).await;
+        let t = e.api_login("worker").await;
+        let worker = e.app.store.user_by_login("worker").await.unwrap().unwrap();
+        kamkor_app::demo::generate(&e.app, 20, 3, 0, |_| {})
+            .await
+            .expect("demo");
+        let r = e.get("/api/v1/persons?q=", Some(&t)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}: {}", e.engine, r.body);
+        let id = r.json()["items"][0]["id"]
+            .as_str()
+            .expect("a person")
+            .to_string();
+        assert_eq!(
+            e.get(&format!("/api/v1/persons/{id}"), Some(&t))
+                .await
+                .status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            e.get(&format!("/api/v1/persons/{id}/export"), Some(&t))
+                .await
+                .status,
+            StatusCode::OK
+        );
+        let views = e
+            .app
+            .store
+            .views_of("person", &id, 50)
+            .await
+            .expect("views");
+        for action in ["search", "view", "export"] {
+            assert!(
+                views
+                    .iter()
+                    .any(|v| v.action == action && v.actor == worker.id),
+                "{}: no {action} by the worker in {views:?}",
+                e.engine
+            );
+        }
+        // Views are not changes: the card's history shows only what changed the record.
+        let history = e
+            .app
+            .store
+            .changes_for("person", uuid::Uuid::parse_str(&id).unwrap())
+            .await
+            .unwrap();
+        assert!(
+            history
+                .iter()
+                .all(|c| !kamkor_store::VIEW_ACTIONS.contains(&c.action.as_str()))
+        );
+        e.assert_ledger_holds().await;
+    }
+}
