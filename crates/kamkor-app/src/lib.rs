@@ -567,8 +567,14 @@ impl App {
                 Some(g)
             }
             _ => {
-                self.record_seen(ctx, "view", "person", &[sid.clone()], serde_json::json!({}))
-                    .await?;
+                self.record_seen(
+                    ctx,
+                    "view",
+                    "person",
+                    std::slice::from_ref(&sid),
+                    serde_json::json!({}),
+                )
+                .await?;
                 None
             }
         };
@@ -1416,8 +1422,14 @@ impl App {
             Some(c.data.identification_territory.clone())
         });
         hidden += h;
-        self.record_seen(ctx, "view", "family", &[sid.clone()], serde_json::json!({}))
-            .await?;
+        self.record_seen(
+            ctx,
+            "view",
+            "family",
+            std::slice::from_ref(&sid),
+            serde_json::json!({}),
+        )
+        .await?;
         let history = self.store.changes_for("family", id).await?;
         let actors = self.actor_names(&history).await?;
         Ok(FamilyCard {
@@ -1575,8 +1587,14 @@ impl App {
             Some(u) => self.store.user(u).await?,
             None => None,
         };
-        self.record_seen(ctx, "view", "case", &[sid.clone()], serde_json::json!({}))
-            .await?;
+        self.record_seen(
+            ctx,
+            "view",
+            "case",
+            std::slice::from_ref(&sid),
+            serde_json::json!({}),
+        )
+        .await?;
         let history = self.store.changes_for("case", id).await?;
         let actors = self.actor_names(&history).await?;
         Ok(CaseCard {
