@@ -1088,6 +1088,8 @@ impl App {
         ctx: &Ctx,
         id: &str,
     ) -> AppResult<(ApiClientRow, Vec<ChangeRow>)> {
+        // Roles asked before the lookup: existing and missing ids answer alike.
+        self.check_manage(ctx, None, ("api_client", id)).await?;
         let Some(c) = self.store.api_client(id).await? else {
             return Err(self
                 .missing(ctx, Action::ManageUsers, ("api_client", id))
@@ -1412,7 +1414,7 @@ impl App {
         ) else {
             return Ok(None);
         };
-        let found = self.store.persons_by_national_id(&nid).await?;
+        let found = self.nid_matches(ctx, &nid, "search").await?;
         Ok(found
             .into_iter()
             .find(|p| !self.within_scope(ctx, p.data.residence_territory.as_deref()))
@@ -1493,7 +1495,11 @@ impl App {
             .iter()
             .any(|r| matches!(r, Role::Supervisor | Role::Administrator))
         {
-            return Ok(Vec::new());
+            self.record_denial(ctx, Action::ReadLedger, "role_forbids", ("break_glass", ""))
+                .await;
+            return Err(AppError::Forbidden(
+                kamkor_domain::policy::DenyReason::RoleForbids,
+            ));
         }
         let since = ts(ctx.now - Duration::days(30));
         let grants: Vec<GlassBreakRow> = self

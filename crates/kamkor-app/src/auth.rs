@@ -197,6 +197,7 @@ impl App {
     /// The same answer for an unknown login and a wrong password, and a hash computed either
     /// way, so that logins cannot be probed; nothing about the account is said before the
     /// password is right.
+    /// Log in with a password (and a second-factor code when the account has one).
     pub async fn login(
         &self,
         login: &str,
@@ -211,6 +212,21 @@ impl App {
         let user = self.store.user_by_login(&login).await?;
         let Some(user) = user else {
             check_password(password, DUMMY_HASH).await;
+            // The same growing wait as for a real account, so timing does not tell.
+            let failures = {
+                let mut m = self
+                    .unknown_failures
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if m.len() >= UNKNOWN_LOGINS_KEPT && !m.contains_key(&login) {
+                    m.clear();
+                }
+                let n = m.entry(login.clone()).or_insert(0);
+                *n += 1;
+                *n
+            };
+            let throttle = kamkor_domain::policy::login_throttle(failures);
+            tokio::time::sleep(self.config.login_delay_unit * throttle.delay_units).await;
             return Err(LoginError::BadCredentials);
         };
         let now = now_utc();
@@ -405,6 +421,9 @@ async fn check_password(password: &str, hash: &str) -> bool {
         .await
         .unwrap_or(false)
 }
+
+/// Unknown login names remembered for the delay (then forgotten all at once).
+const UNKNOWN_LOGINS_KEPT: usize = 10_000;
 
 /// A valid argon2id hash of a random string, verified against when the login is unknown.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2pW0mJpL3p2m4T5rbXh0bH0m6ZbVQm8o2b0O3Yx0c1Q";

@@ -771,3 +771,143 @@ impl App {
         })
     }
 }
+
+// ---------------------------------------------------------------- the auditor's search (item 5)
+
+/// Entries per page of the auditor's search.
+pub const AUDIT_PAGE: i64 = 50;
+
+/// What an auditor types: every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct AuditQuery {
+    /// A login (the page names people; the ledger stores their ids).
+    pub actor: String,
+    pub entity: String,
+    pub id: String,
+    pub action: String,
+    /// Dates (ДД.ММ.ГГГГ or ГГГГ-ММ-ДД), both days included.
+    pub from: String,
+    pub until: String,
+    pub page: i64,
+}
+
+/// Record kinds an auditor can pick.
+pub const AUDIT_ENTITIES: &[&str] = &[
+    "person",
+    "family",
+    "case",
+    "relation",
+    "family_member",
+    "user",
+    "access_request",
+    "api_client",
+    "organisation",
+    "meta",
+    "ledger",
+];
+
+/// A page of the auditor's search.
+#[derive(Debug, Clone, Default)]
+pub struct AuditPage {
+    pub entries: Vec<kamkor_store::ChangeRow>,
+    /// Actor id → "Full name (login)".
+    pub actors: std::collections::HashMap<String, String>,
+    pub more: bool,
+}
+
+impl App {
+    /// Search the ledger (auditors and administrators). The search itself is recorded: what
+    /// the auditor saw holds personal data too.
+    pub async fn audit(&self, ctx: &crate::Ctx, q: &AuditQuery) -> AppResult<AuditPage> {
+        self.check_ledger_reader(ctx, ("ledger", "")).await?;
+        let mut p = kamkor_domain::records::Problems::default();
+        let mut f = kamkor_store::LedgerFilter::default();
+        let actor = q.actor.trim().to_lowercase();
+        if !actor.is_empty() {
+            match self.store.user_by_login(&actor).await.map_err(db)? {
+                Some(u) => f.actor = Some(u.id),
+                // System actors are stored by name.
+                None if actor == "system" || actor == "cli" => f.actor = Some(actor),
+                None => p.push("actor", "unknown_login"),
+            }
+        }
+        let entity = q.entity.trim();
+        if !entity.is_empty() {
+            if AUDIT_ENTITIES.contains(&entity) {
+                f.entity = Some(entity.to_string());
+            } else {
+                p.push("entity", "unknown_code");
+            }
+        }
+        let id = q.id.trim();
+        if id.chars().count() > 100 {
+            p.push("id", "too_long");
+        } else if !id.is_empty() {
+            f.entity_id = Some(id.to_string());
+        }
+        let action = q.action.trim();
+        if action.chars().count() > 40 {
+            p.push("action", "too_long");
+        } else if !action.is_empty() {
+            f.action = Some(action.to_string());
+        }
+        let day = |field: &str, v: &str, p: &mut kamkor_domain::records::Problems| {
+            if v.trim().is_empty() {
+                return None;
+            }
+            let d = kamkor_domain::records::parse_date(v.trim());
+            if d.is_none() {
+                p.push(field, "bad_date");
+            }
+            d
+        };
+        let from = day("from", &q.from, &mut p);
+        let until = day("until", &q.until, &mut p);
+        if let (Some(a), Some(b)) = (from, until)
+            && a > b
+        {
+            p.push("until", "before_valid_from");
+        }
+        if !p.is_empty() {
+            return Err(AppError::Invalid(p));
+        }
+        let midnight = |d: time::Date| kamkor_store::ts(d.midnight().assume_utc());
+        f.from = from.map(midnight);
+        f.until = until.and_then(|d| d.next_day()).map(midnight);
+        let page = q.page.clamp(0, 10_000);
+        let mut entries = self
+            .store
+            .search_ledger(&f, page * AUDIT_PAGE, AUDIT_PAGE + 1)
+            .await
+            .map_err(db)?;
+        let more = entries.len() as i64 > AUDIT_PAGE;
+        entries.truncate(AUDIT_PAGE as usize);
+        let mut actors = std::collections::HashMap::new();
+        for e in &entries {
+            if actors.contains_key(&e.actor) {
+                continue;
+            }
+            if let Some(u) = self.store.user(&e.actor).await.map_err(db)? {
+                actors.insert(e.actor.clone(), format!("{} ({})", u.full_name, u.login));
+            }
+        }
+        let mut tx = self
+            .store
+            .begin(&ctx.user.id, ctx.request_id.as_deref())
+            .await?;
+        tx.record_event(
+            "audit_search",
+            "ledger",
+            "",
+            Some(serde_json::to_value(q).unwrap_or_default()),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(AuditPage {
+            entries,
+            actors,
+            more,
+        })
+    }
+}

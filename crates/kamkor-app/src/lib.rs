@@ -136,6 +136,9 @@ pub struct App {
     scope_cache: Arc<RwLock<HashMap<String, Arc<Vec<String>>>>>,
     /// Allowed client networks per organisation (None: not loaded since the last change).
     networks: Arc<RwLock<Option<Arc<Networks>>>>,
+    /// Failed logins per unknown login name, so that they wait as long as failures on real
+    /// accounts do (the delay must not tell which logins exist). Bounded; kept in memory.
+    pub(crate) unknown_failures: Arc<std::sync::Mutex<HashMap<String, i64>>>,
 }
 
 /// The caller of a use case: who, in which role and scope, for which request.
@@ -272,6 +275,7 @@ impl App {
             config,
             scope_cache: Arc::new(RwLock::new(HashMap::new())),
             networks: Arc::new(RwLock::new(None)),
+            unknown_failures: Arc::new(std::sync::Mutex::new(HashMap::new())),
         }
     }
 
@@ -508,6 +512,32 @@ impl App {
         )
         .await?;
         Ok(rows)
+    }
+
+    /// Persons holding this national identifier. A match outside the caller's territory is
+    /// recorded: learning that an identifier is registered elsewhere is a look at that record
+    /// (supervisors and auditors see who probed; security review of issue 3).
+    pub(crate) async fn nid_matches(
+        &self,
+        ctx: &Ctx,
+        nid: &str,
+        during: &str,
+    ) -> AppResult<Vec<PersonRow>> {
+        let found = self.store.persons_by_national_id(nid).await?;
+        let outside: Vec<String> = found
+            .iter()
+            .filter(|p| !self.within_scope(ctx, p.data.residence_territory.as_deref()))
+            .map(|p| p.id.to_string())
+            .collect();
+        self.record_seen(
+            ctx,
+            "identifier_match",
+            "person",
+            &outside,
+            serde_json::json!({"during": during}),
+        )
+        .await?;
+        Ok(found)
     }
 
     /// Record that the caller saw these records (a view, a search, a list): one ledger entry
@@ -758,7 +788,7 @@ impl App {
                 problems.push("child.residence_territory", "out_of_scope");
             }
             if let Some(nid) = &c.national_id
-                && !self.store.persons_by_national_id(nid).await?.is_empty()
+                && !self.nid_matches(ctx, nid, "register").await?.is_empty()
             {
                 problems.push("child.national_id", "national_id_taken");
             }
@@ -872,7 +902,7 @@ impl App {
                             );
                         }
                         if let Some(nid) = &p.national_id {
-                            let same = self.store.persons_by_national_id(nid).await?;
+                            let same = self.nid_matches(ctx, nid, "register").await?;
                             if !same.is_empty() {
                                 problems.push(
                                     format!("{prefix}.person.national_id"),
@@ -1262,8 +1292,7 @@ impl App {
         }
         if let Some(nid) = &data.national_id
             && self
-                .store
-                .persons_by_national_id(nid)
+                .nid_matches(ctx, nid, "update")
                 .await?
                 .iter()
                 .any(|p| p.id != id)
@@ -1657,26 +1686,36 @@ impl App {
     }
 
     /// Names of case subjects, for lists.
-    pub async fn subject_names(&self, cases: &[CaseRow]) -> AppResult<HashMap<Uuid, String>> {
+    /// Names of case subjects, for lists — only of subjects the caller may read: a child who
+    /// moved to another territory is not named by the case left behind (the card hides them
+    /// the same way).
+    pub async fn subject_names(
+        &self,
+        ctx: &Ctx,
+        cases: &[CaseRow],
+    ) -> AppResult<HashMap<Uuid, String>> {
+        let reads_all = ctx.actor.roles.contains(&Role::CentralViewer);
         let mut out = HashMap::new();
         for c in cases {
             if out.contains_key(&c.data.subject_id) {
                 continue;
             }
-            let name = match c.data.subject_kind {
+            let found = match c.data.subject_kind {
                 SubjectKind::Family => self
                     .store
                     .family(c.data.subject_id)
                     .await?
-                    .map(|f| f.data.name),
+                    .map(|f| (f.data.name, f.data.territory)),
                 _ => self
                     .store
                     .person(c.data.subject_id)
                     .await?
-                    .map(|p| p.data.full_name()),
+                    .map(|p| (p.data.full_name(), p.data.residence_territory)),
             };
-            if let Some(n) = name {
-                out.insert(c.data.subject_id, n);
+            if let Some((name, territory)) = found
+                && (reads_all || self.within_scope(ctx, territory.as_deref()))
+            {
+                out.insert(c.data.subject_id, name);
             }
         }
         Ok(out)
@@ -1701,11 +1740,13 @@ impl App {
             .list_cases(&CaseQuery {
                 responsible_user: Some(ctx.user.id.clone()),
                 open_only: true,
+                // A worker moved to another territory no longer sees the cases left behind.
+                territories: scope.clone(),
                 limit: 20,
                 ..Default::default()
             })
             .await?;
-        let subjects = self.subject_names(&my_cases).await?;
+        let subjects = self.subject_names(ctx, &my_cases).await?;
         let shown: Vec<String> = my_cases.iter().map(|c| c.id.to_string()).collect();
         self.record_seen(
             ctx,

@@ -44,6 +44,18 @@ impl LedgerEntry {
     }
 }
 
+/// What an auditor looks for in the ledger; empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerFilter {
+    pub actor: Option<String>,
+    pub entity: Option<String>,
+    pub entity_id: Option<String>,
+    pub action: Option<String>,
+    /// RFC 3339 bounds on the entry's time: from inclusive, until exclusive.
+    pub from: Option<String>,
+    pub until: Option<String>,
+}
+
 /// A stored checkpoint and the tree's right edge at its size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckpointRow {
@@ -246,6 +258,48 @@ impl Store {
             q.execute(&self.pool).await?;
         }
         Ok(())
+    }
+
+    /// Entries matching the filter, newest first: `limit` of them after skipping `offset`.
+    pub async fn search_ledger(
+        &self,
+        f: &LedgerFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<crate::ChangeRow>> {
+        let mut conds: Vec<String> = Vec::new();
+        let mut binds: Vec<String> = Vec::new();
+        for (col, op, v) in [
+            ("actor", "=", &f.actor),
+            ("entity", "=", &f.entity),
+            ("entity_id", "=", &f.entity_id),
+            ("action", "=", &f.action),
+            ("at", ">=", &f.from),
+            ("at", "<", &f.until),
+        ] {
+            if let Some(v) = v {
+                binds.push(v.clone());
+                conds.push(format!("{col} {op} ${}", binds.len()));
+            }
+        }
+        let filter = if conds.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conds.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT seq, at, actor, request_id, action, entity, entity_id, version, before_json, after_json \
+             FROM changes {filter} ORDER BY seq DESC LIMIT {} OFFSET {}",
+            limit.clamp(1, 500),
+            offset.clamp(0, 1_000_000)
+        );
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let rows = binds
+            .into_iter()
+            .fold(q, |q, b| q.bind(b))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(crate::change_from_row).collect()
     }
 
     /// Run one SQL statement outside the ledger, bypassing every check. Only for tests that

@@ -26,7 +26,7 @@ mod ledger;
 mod migrations;
 mod replay;
 pub use access::{AccessRequestRow, ApiClientRow, GlassBreakRow};
-pub use ledger::{CheckpointRow, LedgerEntry};
+pub use ledger::{CheckpointRow, LedgerEntry, LedgerFilter};
 pub use migrations::SCHEMA_VERSION;
 pub use replay::{ReplayReport, StateProblem};
 
@@ -1759,6 +1759,7 @@ pub const VIEW_ACTIONS: &[&str] = &[
     "print",
     "view_under_glass",
     "ledger_proof",
+    "identifier_match",
 ];
 
 fn view_actions_sql() -> String {

@@ -49,10 +49,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_ledger_nodes.sql"),
         postgres: include_str!("../migrations/postgres/0006_ledger_nodes.sql"),
     },
+    Migration {
+        version: 7,
+        name: "ledger_search",
+        sqlite: include_str!("../migrations/sqlite/0007_ledger_search.sql"),
+        postgres: include_str!("../migrations/postgres/0007_ledger_search.sql"),
+    },
 ];
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 async fn ensure_table(pool: &AnyPool) -> Result<()> {
     sqlx::raw_sql(

@@ -143,14 +143,56 @@ where
                 } else {
                     "bad_request"
                 };
+                let (field, detail) = rejection_detail(&rej.body_text());
                 Err((
                     if status == StatusCode::PAYLOAD_TOO_LARGE { status } else { StatusCode::BAD_REQUEST },
-                    Json(json!({"error": {"code": code, "message": error_message(Lang::Ru, code), "field": null, "detail": rej.body_text()}})),
+                    Json(json!({"error": {"code": code, "message": error_message(Lang::Ru, code), "field": field, "detail": detail}})),
                 )
                     .into_response())
             }
         }
     }
+}
+
+/// What was wrong with a JSON body, without echoing any of its values (they may be personal
+/// data): the field's path and the kind of problem, or where the syntax broke.
+fn rejection_detail(text: &str) -> (Option<String>, String) {
+    let position = text
+        .rfind(" at line ")
+        .map(|i| text[i + 4..].to_string())
+        .unwrap_or_default();
+    if let Some(rest) = text.split("target type: ").nth(1) {
+        let field = rest
+            .split(": ")
+            .next()
+            .filter(|f| {
+                !f.is_empty()
+                    && f.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._[]".contains(c))
+            })
+            .map(str::to_string);
+        let kind = if rest.contains("missing field") {
+            "a required field is missing"
+        } else if rest.contains("unknown field") {
+            "unknown field"
+        } else {
+            "wrong type or value"
+        };
+        let detail = match &field {
+            Some(f) => format!("{f}: {kind}"),
+            None => kind.to_string(),
+        };
+        return (field, detail);
+    }
+    if text.contains("Content-Type") {
+        return (None, "expected Content-Type: application/json".into());
+    }
+    let detail = if position.is_empty() {
+        "not valid JSON".to_string()
+    } else {
+        format!("not valid JSON ({position})")
+    };
+    (None, detail)
 }
 
 #[derive(Deserialize)]
@@ -501,4 +543,23 @@ async fn case(State(s): State<AppState>, auth: ApiAuth, Path(id): Path<String>) 
         "history": history_json(&card.history),
     }))
     .into_response())
+}
+
+#[cfg(test)]
+mod rejection_tests {
+    use super::rejection_detail;
+
+    #[test]
+    fn rejection_details_never_echo_values() {
+        let (f, d) = rejection_detail(
+            "Failed to deserialize the JSON body into the target type: version: invalid type: string \"Сидоров 10806202500001\", expected i64 at line 1 column 40",
+        );
+        assert_eq!(f.as_deref(), Some("version"));
+        assert!(!d.contains("Сидоров") && !d.contains("1080620"), "{d}");
+        let (f, d) = rejection_detail(
+            "Failed to parse the request body as JSON: expected value at line 1 column 7",
+        );
+        assert_eq!(f, None);
+        assert_eq!(d, "not valid JSON (line 1 column 7)");
+    }
 }

@@ -96,13 +96,53 @@ async fn css() -> Response {
 }
 
 /// Security headers on every answer: no inline script, no framing, no referrer, no sniffing.
+/// A form posted to a page from another site. The forms a session protects carry a CSRF
+/// token; the login and request-access forms come before any session, so every page form is
+/// also refused when the browser says it was sent cross-site (`Sec-Fetch-Site`) or its
+/// `Origin` is not this server (login CSRF, security review of issue 3).
+fn cross_site_form(req: &Request) -> bool {
+    if req.method() != axum::http::Method::POST || req.uri().path().starts_with("/api/") {
+        return false;
+    }
+    let h = req.headers();
+    // Browsers that say where a request comes from (all current ones) are believed: only a
+    // form of this very site (or one typed by the user) passes, not a sibling subdomain's.
+    if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return !(site.eq_ignore_ascii_case("same-origin") || site.eq_ignore_ascii_case("none"));
+    }
+    // Older browsers: the Origin must name the host the request was sent to (as the browser
+    // or a proxy in front says); no Origin at all is a client that is not a browser.
+    let Some(origin) = h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let origin_host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .unwrap_or("");
+    let named = |k: &str| {
+        h.get(k)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| !origin_host.is_empty() && v.eq_ignore_ascii_case(origin_host))
+    };
+    !(named("host") || named("x-forwarded-host"))
+}
+
 async fn security_headers(req: Request, next: Next) -> Response {
     let api = req.uri().path().starts_with("/api/");
-    let mut res = next.run(req).await;
-    if api {
-        // Errors raised by layers (the body limit) keep the API's JSON error format.
-        res = api::json_body_limit(res);
+    if cross_site_form(&req) {
+        return security_headers_on(pages::cross_site_refused());
     }
+    let res = next.run(req).await;
+    let res = if api {
+        // Errors raised by layers (the body limit) keep the API's JSON error format.
+        api::json_body_limit(res)
+    } else {
+        res
+    };
+    security_headers_on(res)
+}
+
+fn security_headers_on(mut res: Response) -> Response {
     let h = res.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &'static str| {
         h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));

@@ -220,6 +220,12 @@ pub(crate) fn csrf_failed() -> Response {
     render(StatusCode::FORBIDDEN, m)
 }
 
+/// A page form sent from another site (see `cross_site_form`): the same answer as a form
+/// without its CSRF token.
+pub(crate) fn cross_site_refused() -> Response {
+    csrf_failed()
+}
+
 async fn not_found_page() -> Response {
     error_page(L, &AppError::NotFound)
 }
@@ -555,7 +561,7 @@ fn case_table(
                 @for c in rows {
                     tr {
                         td { a href={ "/cases/" (c.id) } { (c.number) } }
-                        td { (subjects.get(&c.data.subject_id).cloned().unwrap_or_default()) }
+                        td { @match subjects.get(&c.data.subject_id) { Some(n) => { (n) }, None => { span.muted { (t(L, "subject_hidden")) } } } }
                         td { span.badge { (status_label(c.status)) } }
                         td { (display_date(c.data.identified_on)) }
                         td { (territory_name(&s.app.profile, L, &c.data.identification_territory)) }
@@ -1874,7 +1880,7 @@ async fn cases(
         .into_iter()
         .take(kamkor_app::PAGE_SIZE as usize)
         .collect();
-    let subjects = s.app.subject_names(&rows).await.map_err(pe)?;
+    let subjects = s.app.subject_names(&auth.ctx, &rows).await.map_err(pe)?;
     let p = page(&s, t(L, "case_list_title"), Some(&auth));
     let link = |n: i64| {
         let mut qs = vec![("status", q.status.clone()), ("page", n.to_string())];
