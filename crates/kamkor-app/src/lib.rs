@@ -514,6 +514,23 @@ impl App {
         Ok(rows)
     }
 
+    /// Who viewed, found, listed, exported or printed one record, newest first, with their
+    /// names (supervisors of the record's territory; the policy decides). `territory` is the
+    /// record's, as the card already read it.
+    pub async fn record_views(
+        &self,
+        ctx: &Ctx,
+        entity: &str,
+        id: &str,
+        territory: Option<&str>,
+    ) -> AppResult<(Vec<ChangeRow>, HashMap<String, String>)> {
+        self.check(ctx, Action::ReadRecordViews, Some(territory), (entity, id))
+            .await?;
+        let views = self.store.views_of(entity, id, 100).await?;
+        let names = self.actor_names(&views).await?;
+        Ok((views, names))
+    }
+
     /// Persons holding this national identifier. A match outside the caller's territory is
     /// recorded: learning that an identifier is registered elsewhere is a look at that record
     /// (supervisors and auditors see who probed; security review of issue 3).

@@ -115,6 +115,9 @@ pub enum Action {
     ManageUsers,
     ManageClassifiers,
     ReadLedger,
+    /// See who viewed, found or exported one record of one's territory (supervisors; for
+    /// checking the workers and for the data subject's right of access, seed 000 §28).
+    ReadRecordViews,
 }
 
 impl Action {
@@ -141,6 +144,7 @@ impl Action {
             Action::ManageUsers => "manage_users",
             Action::ManageClassifiers => "manage_classifiers",
             Action::ReadLedger => "read_ledger",
+            Action::ReadRecordViews => "read_record_views",
         }
     }
     pub fn parse_service(s: &str) -> Option<Action> {
@@ -315,6 +319,7 @@ fn decide_role(actor: &Actor, role: Role, action: Action, target: &Target) -> De
         Action::ManageUsers => role == Role::Administrator,
         Action::ManageClassifiers => matches!(role, Role::Administrator | Role::Operator),
         Action::ReadLedger => matches!(role, Role::Auditor | Role::Administrator),
+        Action::ReadRecordViews => role == Role::Supervisor,
     };
     if !role_ok {
         return Deny(DenyReason::RoleForbids);
@@ -425,6 +430,10 @@ mod tests {
             (Operator, ReadRecord, false),
             (AgencySpecialist, ReadRecord, true),
             (AgencySpecialist, CreateRecord, false),
+            (Supervisor, ReadRecordViews, true),
+            (Specialist, ReadRecordViews, false),
+            (CentralViewer, ReadRecordViews, false),
+            (Auditor, ReadRecordViews, false),
         ];
         for (role, action, allow) in table {
             let d = decide(&actor(role), action, &Target::in_scope(true), NOW);

@@ -58,6 +58,9 @@ pub fn layout(p: &Page, body: Markup) -> Markup {
                             @if roles.contains(&Role::Administrator) {
                                 a href="/admin" { (t(l, "nav_admin")) }
                             }
+                            @if roles.iter().any(|r| matches!(r, Role::Auditor | Role::Administrator)) {
+                                a href="/audit" { (t(l, "nav_audit")) }
+                            }
                         }
                         }
                         div.user {

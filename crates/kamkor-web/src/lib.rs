@@ -20,6 +20,7 @@ mod admin_pages;
 pub mod api;
 mod api_access;
 mod api_ledger;
+mod audit_pages;
 mod html;
 pub mod i18n;
 mod pages;
@@ -58,6 +59,7 @@ pub fn router(app: App, config: WebConfig) -> Router {
         .merge(account_pages::routes())
         .merge(pages::routes())
         .merge(admin_pages::routes())
+        .merge(audit_pages::routes())
         .nest("/api/v1", api::routes())
         .with_state(state)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))

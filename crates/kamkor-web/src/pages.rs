@@ -720,12 +720,13 @@ fn history(
     html! {
         @if rows.is_empty() { p { (t(L, "history_none")) } } @else {
             table.history {
-                thead { tr { th { (t(L, "col_when")) } th { (t(L, "col_who")) } th { (t(L, "col_what")) } } }
+                thead { tr { th { (t(L, "col_when")) } th { (t(L, "col_who")) } th { (t(L, "audit_col_action")) } th { (t(L, "col_what")) } } }
                 tbody {
                     @for c in rows.iter().rev() {
                         tr {
                             td { (display_ts(pr, &c.at)) }
                             td { (actors.get(&c.actor).map(String::as_str).unwrap_or(if c.actor == "system" || c.actor == "cli" { t(L, "system_actor") } else { &c.actor })) }
+                            td { (crate::audit_pages::action_label(&c.action)) }
                             td {
                                 @match (&c.before, &c.after) {
                                     (Some(b), Some(a)) => {
@@ -735,7 +736,8 @@ fn history(
                                             }
                                         }
                                     }
-                                    _ => { (t(L, "history_created")) }
+                                    _ if c.action == "create" => { (t(L, "history_created")) }
+                                    _ => {}
                                 }
                             }
                         }
@@ -787,6 +789,14 @@ async fn person_card(
 ) -> PageResult {
     let id = Uuid::parse_str(&id).map_err(|_| pe(AppError::NotFound))?;
     let card = s.app.person_card(&auth.ctx, id).await.map_err(pe)?;
+    let views = crate::audit_pages::views_card(
+        &s,
+        &auth,
+        "person",
+        &id.to_string(),
+        card.person.data.residence_territory.as_deref(),
+    )
+    .await?;
     let pr = &s.app.profile;
     let d = &card.person.data;
     let title = d.full_name();
@@ -902,6 +912,7 @@ async fn person_card(
                     }
                 }
                 (hidden_note(card.hidden))
+                (views)
                 section.card {
                     h2 { (t(L, "person_history")) }
                     (history(pr, &card.history, &card.actors, &labels))
@@ -1796,6 +1807,14 @@ async fn family_card(
 ) -> PageResult {
     let id = Uuid::parse_str(&id).map_err(|_| pe(AppError::NotFound))?;
     let card = s.app.family_card(&auth.ctx, id).await.map_err(pe)?;
+    let views = crate::audit_pages::views_card(
+        &s,
+        &auth,
+        "family",
+        &id.to_string(),
+        card.family.data.territory.as_deref(),
+    )
+    .await?;
     let pr = &s.app.profile;
     let mut p = page(&s, &card.family.data.name, Some(&auth));
     p.flash = saved.message();
@@ -1848,6 +1867,7 @@ async fn family_card(
                     }
                 }
                 (hidden_note(card.hidden))
+                (views)
                 section.card { h2 { (t(L, "person_history")) } (history(pr, &card.history, &card.actors, &labels)) }
             },
         ),
@@ -2108,6 +2128,14 @@ async fn case_card(
 ) -> PageResult {
     let id = Uuid::parse_str(&id).map_err(|_| pe(AppError::NotFound))?;
     let card = s.app.case_card(&auth.ctx, id).await.map_err(pe)?;
+    let views = crate::audit_pages::views_card(
+        &s,
+        &auth,
+        "case",
+        &id.to_string(),
+        Some(card.case.data.identification_territory.as_str()),
+    )
+    .await?;
     let pr = &s.app.profile;
     let c = &card.case;
     let title = format!("{} {}", t(L, "case_title"), c.number);
@@ -2155,6 +2183,7 @@ async fn case_card(
                     }
                 }
                 (hidden_note(card.hidden))
+                (views)
                 section.card { h2 { (t(L, "person_history")) } (history(pr, &card.history, &card.actors, &labels)) }
             },
         ),

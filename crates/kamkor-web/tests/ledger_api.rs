@@ -205,3 +205,100 @@ async fn every_view_search_and_export_of_personal_data_is_in_the_ledger() {
         e.assert_ledger_holds().await;
     }
 }
+
+#[tokio::test]
+async fn the_auditor_searches_the_ledger_and_supervisors_see_who_viewed_a_record() {
+    for e in common::envs("tzhs-kg").await {
+        e.user("auditor", &[Role::Auditor], None).await;
+        e.user("boss", &[Role::Supervisor], None).await;
+        e.user("worker", &[Role::Specialist], None).await;
+        kamkor_app::demo::generate(&e.app, 20, 3, 0, |_| {})
+            .await
+            .expect("demo");
+        let t = e.api_login("worker").await;
+        let r = e.get("/api/v1/persons?q=", Some(&t)).await;
+        let id = r.json()["items"][0]["id"]
+            .as_str()
+            .expect("a person")
+            .to_string();
+        assert_eq!(
+            e.get(&format!("/api/v1/persons/{id}"), Some(&t))
+                .await
+                .status,
+            StatusCode::OK
+        );
+
+        // The auditor's page: the record's creation and the worker's view.
+        let (cookie, _) = e.page_login("auditor").await;
+        let home = e.page("/", &cookie).await;
+        assert!(
+            home.body.contains("href=\"/audit\""),
+            "{}: the menu leads to the journal",
+            e.engine
+        );
+        let page = e
+            .page(&format!("/audit?entity=person&id={id}"), &cookie)
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}: {}", e.engine, page.body);
+        for text in [
+            "Создание",
+            "Просмотр карточки",
+            "Показан в результатах поиска",
+            "Тест worker",
+        ] {
+            assert!(page.body.contains(text), "{}: no {text:?}", e.engine);
+        }
+        // By worker and period; a bad date is named in Russian and nothing breaks.
+        let page = e.page("/audit?actor=worker&from=2020-01-01", &cookie).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains(&id), "{}", e.engine);
+        let page = e
+            .page("/audit?from=31.02.2026&actor=nobody.here", &cookie)
+            .await;
+        assert_eq!(
+            page.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            e.engine
+        );
+        assert!(
+            page.body.contains("Пользователя с таким логином нет."),
+            "{}",
+            e.engine
+        );
+        assert!(page.body.contains("Неверная дата"), "{}", e.engine);
+        // The same over the API; the auditor's searches are themselves recorded.
+        let a = e.api_login("auditor").await;
+        let r = e
+            .get(
+                &format!("/api/v1/ledger/entries?entity=person&id={id}"),
+                Some(&a),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}: {}", e.engine, r.body);
+        assert!(r.json()["items"].as_array().expect("items").len() >= 3);
+        assert!(
+            !e.app
+                .store
+                .changes_by_action("audit_search", 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // Workers may not read the journal.
+        let (wc, _) = e.page_login("worker").await;
+        assert_eq!(e.page("/audit", &wc).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            e.get("/api/v1/ledger/entries", Some(&t)).await.status,
+            StatusCode::FORBIDDEN
+        );
+        // The supervisor sees on the card who viewed it; the worker does not.
+        let (bc, _) = e.page_login("boss").await;
+        let card = e.page(&format!("/persons/{id}"), &bc).await;
+        assert!(card.body.contains("Кто видел эту запись"), "{}", e.engine);
+        assert!(card.body.contains("Тест worker"), "{}", e.engine);
+        let card = e.page(&format!("/persons/{id}"), &wc).await;
+        assert!(!card.body.contains("Кто видел эту запись"), "{}", e.engine);
+        e.assert_ledger_holds().await;
+    }
+}
