@@ -399,6 +399,13 @@ pub async fn ensure_accounts(app: &App) -> AppResult<Vec<DemoAccount>> {
             root.clone(),
             String::new(),
         ),
+        (
+            "auditor",
+            "Аудитор (демо)",
+            vec![Role::Auditor],
+            root.clone(),
+            String::new(),
+        ),
     ];
     // Where the subject form has sections owned by one agency kind (reentry-yugra, seed 004
     // §11), an agency specialist of the first such agency shows how those sections work.
