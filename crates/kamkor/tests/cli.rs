@@ -300,7 +300,7 @@ fn an_inclusion_proof_from_the_application_verifies_offline_with_the_public_keys
         app.create_user(
             "test",
             &kamkor_app::NewUser {
-                login: "auditor".into(),
+                login: "checker".into(),
                 full_name: "Аудитор".into(),
                 roles: vec![kamkor_domain::policy::Role::Auditor],
                 organisation: String::new(),
@@ -313,7 +313,7 @@ fn an_inclusion_proof_from_the_application_verifies_offline_with_the_public_keys
         .await
         .unwrap();
         let login = app
-            .login("auditor", "correct horse battery staple", None, None)
+            .login("checker", "correct horse battery staple", None, None)
             .await
             .unwrap();
         let (ctx, _) = app.session_ctx(&login.token, None, None).await.unwrap();
