@@ -514,6 +514,42 @@ impl App {
         Ok(rows)
     }
 
+    /// The personal file to print (seed 000 §21): the card, for those who may hand a file
+    /// over (the policy's export right, in their territory; not through broken glass). The
+    /// print is recorded with its format; returns the card and the print time.
+    pub async fn print_person(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        format: &str,
+    ) -> AppResult<(PersonCard, String)> {
+        let sid = id.to_string();
+        self.precheck(ctx, Action::ExportRecord, ("person", &sid))
+            .await?;
+        let card = self.person_card(ctx, id).await?;
+        self.check(
+            ctx,
+            Action::ExportRecord,
+            Some(card.person.data.residence_territory.as_deref()),
+            ("person", &sid),
+        )
+        .await?;
+        let mut tx = self
+            .store
+            .begin(&ctx.user.id, ctx.request_id.as_deref())
+            .await?;
+        tx.record_event(
+            "print",
+            "person",
+            &sid,
+            Some(serde_json::json!({"format": format})),
+        )
+        .await?;
+        let printed_at = tx.now().to_string();
+        tx.commit().await?;
+        Ok((card, printed_at))
+    }
+
     /// Who viewed, found, listed, exported or printed one record, newest first, with their
     /// names (supervisors of the record's territory; the policy decides). `territory` is the
     /// record's, as the card already read it.

@@ -1340,6 +1340,38 @@ impl Tx {
         before: &PersonData,
         p: &PersonData,
     ) -> Result<i64> {
+        let v = self.write_person_row(id, base_version, p).await?;
+        self.record_changes(&[(
+            "update",
+            "person",
+            id.to_string(),
+            v,
+            Some(person_json(before)),
+            Some(person_json(p)),
+        )])
+        .await?;
+        Ok(v)
+    }
+
+    /// The same row write as [`Tx::update_person`] without its ledger entry — only for
+    /// `kamkor bench`, which measures what the ledger costs. A database changed this way no
+    /// longer verifies, as it should not.
+    #[doc(hidden)]
+    pub async fn bench_update_person_without_ledger(
+        &mut self,
+        id: Uuid,
+        base_version: i64,
+        p: &PersonData,
+    ) -> Result<i64> {
+        self.write_person_row(id, base_version, p).await
+    }
+
+    async fn write_person_row(
+        &mut self,
+        id: Uuid,
+        base_version: i64,
+        p: &PersonData,
+    ) -> Result<i64> {
         let res = sqlx::query(
             "UPDATE persons SET version = version + 1, role = $1, surname = $2, given_name = $3, patronymic = $4, \
              sex = $5, birth_date = $6, national_id = $7, citizenship = $8, residence_territory = $9, address = $10, \
@@ -1371,17 +1403,7 @@ impl Tx {
         if res.rows_affected() == 0 {
             return Err(self.conflict_or_missing("persons", id).await);
         }
-        let v = base_version + 1;
-        self.record_changes(&[(
-            "update",
-            "person",
-            id.to_string(),
-            v,
-            Some(person_json(before)),
-            Some(person_json(p)),
-        )])
-        .await?;
-        Ok(v)
+        Ok(base_version + 1)
     }
 
     async fn conflict_or_missing(&mut self, table: &str, id: Uuid) -> StoreError {

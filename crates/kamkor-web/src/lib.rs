@@ -24,6 +24,7 @@ mod audit_pages;
 mod html;
 pub mod i18n;
 mod pages;
+mod print_pages;
 
 use i18n::Lang;
 
@@ -60,6 +61,7 @@ pub fn router(app: App, config: WebConfig) -> Router {
         .merge(pages::routes())
         .merge(admin_pages::routes())
         .merge(audit_pages::routes())
+        .merge(print_pages::routes())
         .nest("/api/v1", api::routes())
         .with_state(state)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))

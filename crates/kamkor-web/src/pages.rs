@@ -444,7 +444,7 @@ async fn password_submit(
 
 // ---------------------------------------------------------------- home
 
-fn status_label(st: CaseStatus) -> &'static str {
+pub(crate) fn status_label(st: CaseStatus) -> &'static str {
     t(L, &format!("status_{}", st.code()))
 }
 
@@ -690,12 +690,12 @@ fn hidden_note(n: usize) -> Markup {
 }
 
 /// "ПИН" or "СНИЛС": the profile's national identifier, named as people know it.
-fn nid_label(pr: &Profile) -> &'static str {
+pub(crate) fn nid_label(pr: &Profile) -> &'static str {
     t(L, &format!("person_national_id_{}", pr.meta.national_id))
 }
 
 /// A stored identifier as people write it (SNILS as `112-233-445 95`).
-fn nid_display(pr: &Profile, v: Option<&str>) -> String {
+pub(crate) fn nid_display(pr: &Profile, v: Option<&str>) -> String {
     match (v, pr.national_id_kind()) {
         (None, _) => String::new(),
         (Some(x), kamkor_domain::identifiers::NationalIdKind::RuSnils) => {
@@ -825,6 +825,7 @@ async fn person_card(
                             a.button.secondary href={ "/persons/" (id) "/edit" } { (t(L, "edit")) }
                         }
                         @if card.glass.is_none() && s.app.may(&auth.ctx, Action::ExportRecord, d.residence_territory.as_deref()) {
+                            a.button.secondary href={ "/persons/" (id) "/print" } { (t(L, "person_print")) }
                             a.button.secondary href={ "/api/v1/persons/" (id) "/export" } { (t(L, "person_export")) }
                         }
                         @if card.glass.is_none() && d.role == PersonRole::Subject && s.app.may(&auth.ctx, Action::OpenCase, d.residence_territory.as_deref()) {

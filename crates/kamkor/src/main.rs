@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
+
+mod bench;
 use kamkor_app::ledger::LedgerKeys;
 use kamkor_app::{App, AppConfig, NewUser, demo};
 use kamkor_domain::policy::{Role, parse_roles};
@@ -101,10 +103,31 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Benchmarks that report this machine's figures.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// The tamper-evident ledger: verify it, sign a checkpoint, rotate the signing key.
     Ledger {
         #[command(subcommand)]
         command: LedgerCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Ledger verification throughput next to sha256sum, and the ledger's cost on writes, into
+    /// a temporary SQLite database (or the PostgreSQL of --database, which it fills).
+    Ledger {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Entries to write and verify.
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Person updates per run (with and without the ledger).
+        #[arg(long, default_value_t = 5_000)]
+        updates: u64,
     },
 }
 
@@ -471,6 +494,17 @@ async fn main() -> Result<()> {
                 tracing::warn!(error = %e, "final ledger checkpoint failed");
             }
             Ok(())
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Ledger {
+                    db,
+                    entries,
+                    updates,
+                },
+        } => {
+            let profile = load_profile(&db)?;
+            bench::ledger(profile, db.database.as_deref(), entries, updates).await
         }
         Command::Ledger {
             command: LedgerCommand::Verify { db },
