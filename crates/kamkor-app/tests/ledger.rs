@@ -535,3 +535,28 @@ async fn deleted_and_smuggled_rows_are_named() {
         );
     }
 }
+
+#[tokio::test]
+async fn entries_with_any_text_read_back_byte_for_byte() {
+    for e in envs().await {
+        let mut tx = e
+            .app
+            .store
+            .begin("tester \"q\" \\ ң", Some("req\n\t1"))
+            .await
+            .expect("begin");
+        tx.record_event(
+            "view",
+            "person",
+            "id-\u{1F600}-ө",
+            Some(serde_json::json!({"q": "Асанов \"Айбек\" \\ \u{0001} \u{2028} 𝔘 \n end", "n": 1.5e300})),
+        )
+        .await
+        .expect("event");
+        tx.commit().await.expect("commit");
+        e.app.seal_ledger(&e.keys).await.expect("seal");
+        verify(&e)
+            .await
+            .unwrap_or_else(|p| panic!("{}: {p}", e.name));
+    }
+}

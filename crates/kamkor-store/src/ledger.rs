@@ -142,15 +142,63 @@ impl Store {
     }
 
     /// Up to `limit` entries from position `from` on, in tree order.
+    ///
+    /// The database packs the batch into one JSON array: one row per batch instead of one per
+    /// entry, which is what bounds `ledger verify` (the driver's cost is per row). The JSON
+    /// carries every text exactly, so the hashes are computed over the stored bytes.
     pub async fn ledger_entries(&self, from: u64, limit: i64) -> Result<Vec<LedgerEntry>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ENTRY_COLS} FROM changes WHERE pos >= $1 ORDER BY pos LIMIT $2"
-        )))
-        .bind(i64::try_from(from).unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(entry_from_row).collect()
+        let cols = "seq, pos, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, leaf_hash";
+        let sql = match self.engine {
+            crate::Engine::Sqlite => format!(
+                "SELECT json_group_array(json_array({cols})) FROM \
+                 (SELECT {cols} FROM changes WHERE pos >= $1 ORDER BY pos LIMIT $2)"
+            ),
+            crate::Engine::Postgres => format!(
+                "SELECT CAST(COALESCE(json_agg(json_build_array({cols}) ORDER BY pos), '[]') AS TEXT) FROM \
+                 (SELECT {cols} FROM changes WHERE pos >= $1 ORDER BY pos LIMIT $2) AS batch"
+            ),
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(i64::try_from(from).unwrap_or(i64::MAX))
+            .bind(limit)
+            .fetch_one(&self.pool)
+            .await?;
+        let text: Option<String> = row.try_get(0)?;
+        type Packed = (
+            i64,
+            Option<i64>,
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+            String,
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let packed: Vec<Packed> = match text {
+            Some(t) => serde_json::from_str(&t).map_err(|_| corrupt("changes"))?,
+            None => Vec::new(),
+        };
+        Ok(packed
+            .into_iter()
+            .map(|p| LedgerEntry {
+                seq: p.0,
+                pos: p.1.unwrap_or(-1),
+                at: p.2,
+                actor: p.3,
+                request_id: p.4,
+                action: p.5,
+                entity: p.6,
+                entity_id: p.7,
+                version: p.8,
+                before: p.9,
+                after: p.10,
+                leaf_hash: p.11,
+            })
+            .collect())
     }
 
     /// The entry at one position.
