@@ -64,7 +64,7 @@ pub struct CheckpointRow {
     pub peaks: Vec<String>,
 }
 
-const ENTRY_COLS: &str = "seq, pos, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, leaf_hash";
+pub(crate) const ENTRY_COLS: &str = "seq, pos, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, leaf_hash";
 const CHECKPOINT_COLS: &str = "size, origin, root, at, key_id, signature, peaks";
 
 pub(crate) fn entry_from_row(r: &AnyRow) -> Result<LedgerEntry> {
@@ -147,7 +147,7 @@ impl Store {
     /// entry, which is what bounds `ledger verify` (the driver's cost is per row). The JSON
     /// carries every text exactly, so the hashes are computed over the stored bytes.
     pub async fn ledger_entries(&self, from: u64, limit: i64) -> Result<Vec<LedgerEntry>> {
-        let cols = "seq, pos, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, leaf_hash";
+        let cols = ENTRY_COLS;
         let sql = match self.engine {
             crate::Engine::Sqlite => format!(
                 "SELECT json_group_array(json_array({cols})) FROM \

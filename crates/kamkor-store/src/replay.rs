@@ -231,7 +231,7 @@ impl Store {
         entity: &str,
         after: Option<&(String, i64)>,
     ) -> Result<Vec<LedgerEntry>> {
-        let cols = "seq, pos, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, leaf_hash";
+        let cols = crate::ledger::ENTRY_COLS;
         let (id, seq) = after.cloned().unwrap_or_default();
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {cols} FROM changes WHERE entity = $1 AND version > 0 \
@@ -400,10 +400,10 @@ impl Store {
         let mut told: std::collections::BTreeSet<(String, String)> = Default::default();
         let mut from = 0u64;
         loop {
-            let rows = sqlx::query(
-                "SELECT seq, pos, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, leaf_hash \
-                 FROM changes WHERE action IN ('network_add', 'network_remove') AND pos >= $1 ORDER BY pos LIMIT 2000",
-            )
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {} FROM changes WHERE action IN ('network_add', 'network_remove') AND pos >= $1 ORDER BY pos LIMIT 2000",
+                crate::ledger::ENTRY_COLS
+            )))
             .bind(from as i64)
             .fetch_all(&self.pool)
             .await?;
@@ -452,10 +452,10 @@ impl Store {
         let mut from = 0u64;
         let mut recorded = 0i64;
         loop {
-            let rows = sqlx::query(
-                "SELECT seq, pos, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, leaf_hash \
-                 FROM changes WHERE action = 'break_glass' AND pos >= $1 ORDER BY pos LIMIT 400",
-            )
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {} FROM changes WHERE action = 'break_glass' AND pos >= $1 ORDER BY pos LIMIT 400",
+                crate::ledger::ENTRY_COLS
+            )))
             .bind(from as i64)
             .fetch_all(&self.pool)
             .await?;

@@ -923,6 +923,27 @@ async fn person_card(
     ))
 }
 
+/// What others changed meanwhile, shown over a form whose save came too late.
+fn conflict_box(
+    pr: &Profile,
+    changes: &[kamkor_app::ConflictChange],
+    labels: &dyn Fn(&str) -> String,
+) -> Markup {
+    html! {
+        div.errors role="alert" {
+            h2 { (t(L, "conflict_title")) }
+            p { (t(L, "conflict_intro")) }
+            ul {
+                @for c in changes {
+                    @for f in &c.fields {
+                        li { (display_ts(pr, &c.at)) ": " strong { (labels(&f.field)) } " — " (json_text(&f.before)) " → " (json_text(&f.after)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The person fields of a form, under `prefix` (`child.`, `relatives[0].person.`, or none).
 fn person_fields(
     s: &AppState,
@@ -1090,19 +1111,7 @@ fn person_edit_page(
             &p,
             html! {
                 h1 { (title) }
-                @if let Some(changes) = conflict {
-                    div.errors role="alert" {
-                        h2 { (t(L, "conflict_title")) }
-                        p { (t(L, "conflict_intro")) }
-                        ul {
-                            @for c in changes {
-                                @for f in &c.fields {
-                                    li { (display_ts(pr, &c.at)) ": " strong { (labels(&f.field)) } " — " (json_text(&f.before)) " → " (json_text(&f.after)) }
-                                }
-                            }
-                        }
-                    }
-                }
+                @if let Some(changes) = conflict { (conflict_box(pr, changes, &labels)) }
                 (error_summary(L, problems, labels))
                 form.card method="post" action={ "/persons/" (current.id) "/edit" } novalidate {
                     (hidden_csrf(&auth.session.csrf_token))
@@ -1254,19 +1263,7 @@ fn section_edit_page(
             html! {
                 h1 { (title) }
                 p.lead { (t(L, "section_edit_intro")) }
-                @if let Some(changes) = conflict {
-                    div.errors role="alert" {
-                        h2 { (t(L, "conflict_title")) }
-                        p { (t(L, "conflict_intro")) }
-                        ul {
-                            @for c in changes {
-                                @for f in &c.fields {
-                                    li { (display_ts(pr, &c.at)) ": " strong { (labels(&f.field)) } " — " (json_text(&f.before)) " → " (json_text(&f.after)) }
-                                }
-                            }
-                        }
-                    }
-                }
+                @if let Some(changes) = conflict { (conflict_box(pr, changes, &labels)) }
                 (error_summary(L, problems, labels))
                 form.card method="post" action={ "/persons/" (current.id) "/sections/" (sec.code) } novalidate {
                     (hidden_csrf(&auth.session.csrf_token))

@@ -21,16 +21,10 @@ use uuid::Uuid;
 /// Entries per write transaction while filling.
 const FILL_BATCH: usize = 5000;
 
-fn peak_rss_mib() -> Option<f64> {
+/// A memory figure of this process from /proc/self/status (`VmHWM`: peak, `VmRSS`: now).
+fn status_mib(key: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-fn current_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
@@ -149,7 +143,7 @@ pub async fn ledger(
     let bytes = entry_bytes_total(&app.store, entries).await?;
     // The peak resident memory of verification alone (Linux: "5" resets the peak).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
-    let rss_before = current_rss_mib();
+    let rss_before = status_mib("VmRSS:");
     let started = Instant::now();
     let report = verify_ledger(&app.store, &keys.trusted, &app.ledger_origin())
         .await
@@ -169,7 +163,7 @@ pub async fn ledger(
         "    of which entries and tree {:.1} s, replay of the state tables {:.1} s",
         report.tree_seconds, report.replay_seconds
     );
-    if let (Some(before), Some(peak)) = (rss_before, peak_rss_mib()) {
+    if let (Some(before), Some(peak)) = (rss_before, status_mib("VmHWM:")) {
         println!(
             "    resident memory: {before:.0} MiB before, at most {peak:.0} MiB while verifying ({:+.0} MiB)",
             peak - before
@@ -207,7 +201,7 @@ pub async fn ledger(
             (1.0 - with / without.max(1e-9)) * 100.0
         );
     }
-    if let Some(mib) = peak_rss_mib() {
+    if let Some(mib) = status_mib("VmHWM:") {
         println!("  peak memory of the whole run (filling included): {mib:.0} MiB");
     }
     if database.is_some() {
