@@ -22,7 +22,7 @@ use crate::{App, AppError, AppResult};
 const CURRENT: &str = "current.key";
 const PUBLIC: &str = "public-keys.txt";
 /// Entries read per query while sealing or verifying: memory stays flat.
-const BATCH: i64 = 5000;
+const BATCH: i64 = 10_000;
 
 /// The installation's keys: the one that signs now, and every public key ever used.
 #[derive(Debug)]
@@ -181,7 +181,8 @@ async fn extend(
     nodes: &mut Vec<(u32, u64, String)>,
 ) -> AppResult<()> {
     loop {
-        let entries = store.ledger_entries(f.size(), BATCH).await.map_err(db)?;
+        let batch = store.ledger_batch(f.size(), BATCH).await.map_err(db)?;
+        let entries = batch.entries().map_err(db)?;
         if entries.is_empty() {
             return Ok(());
         }
@@ -190,7 +191,7 @@ async fn extend(
                 // A gap: stop here; verification names it.
                 return Ok(());
             }
-            let h = match e.leaf_hash.as_deref().and_then(decode_hash) {
+            let h = match e.leaf_hash.and_then(decode_hash) {
                 Some(h) => h,
                 None => kamkor_ledger::entry_hash(&e.fields()),
             };
@@ -331,29 +332,18 @@ pub async fn verify_ledger(
     let mut verified_size = 0u64;
     let mut pending: std::collections::VecDeque<CheckpointRow> =
         store.checkpoints_after(0, 1000).await.map_err(db)?.into();
-    // The next batch is read while this one is hashed (two cores: the database's and ours).
-    let fetch = |from: u64| {
-        let store = store.clone();
-        tokio::spawn(async move { store.ledger_entries(from, BATCH).await })
-    };
-    let mut next = fetch(0);
+    // The next batches are read while this one is hashed (two cores: the reader's and ours).
+    let mut stream = store.stream_ledger(0);
     loop {
-        let entries = next
-            .await
-            .map_err(|e| AppError::Config(format!("ledger reader stopped: {e}")))?
-            .map_err(db)?;
+        let batch = stream.next().await.map_err(db)?;
+        let entries = batch.entries().map_err(db)?;
         let done = entries.is_empty();
-        if let Some(last) = entries.last() {
-            next = fetch(last.pos.max(0) as u64 + 1);
-        } else {
-            next = tokio::spawn(async { Ok(Vec::new()) });
-        }
         for e in &entries {
             if e.pos as u64 != f.size() {
                 return Ok(Err(LedgerProblem::EntryMissing { pos: f.size() }));
             }
             let h = kamkor_ledger::entry_hash(&e.fields());
-            if e.leaf_hash.as_deref().and_then(decode_hash) != Some(h) {
+            if e.leaf_hash.and_then(decode_hash) != Some(h) {
                 return Ok(Err(LedgerProblem::EntryAltered {
                     pos: f.size(),
                     seq: e.seq,
@@ -482,6 +472,9 @@ pub struct ProvenEntry {
     pub version: i64,
     pub before: Option<String>,
     pub after: Option<String>,
+    /// Absent in proofs of entries without an effective date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_on: Option<String>,
 }
 
 impl ProvenEntry {
@@ -497,6 +490,7 @@ impl ProvenEntry {
             version: self.version,
             before: self.before.as_deref(),
             after: self.after.as_deref(),
+            effective_on: self.effective_on.as_deref(),
         })
     }
 }
@@ -756,6 +750,7 @@ impl App {
                 version: e.version,
                 before: e.before,
                 after: e.after,
+                effective_on: e.effective_on,
             },
             proof: proof.iter().map(to_hex).collect(),
         })

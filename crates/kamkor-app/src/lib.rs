@@ -1084,6 +1084,7 @@ impl App {
         base_version: i64,
         section: &str,
         values: &BTreeMap<String, serde_json::Value>,
+        effective_on: &str,
     ) -> AppResult<i64> {
         let sid = id.to_string();
         self.precheck(ctx, Action::EditSection, ("person", &sid))
@@ -1122,6 +1123,7 @@ impl App {
             return Err(AppError::Invalid(p));
         }
         let mut draft = current.data.to_draft();
+        draft.effective_on = effective_on.to_string();
         for f in &sec.field {
             match values.get(&f.code) {
                 Some(v) => draft.extra.insert(f.code.clone(), v.clone()),
@@ -1315,8 +1317,27 @@ impl App {
                 }
             }
         }
+        // Problems with the effective date are reported with the record's own.
+        let effective = records::validate_effective_on(&d.effective_on, ctx.today());
         let data =
-            records::validate_person(&self.profile, form, current.data.role, &d, ctx.today())?;
+            match records::validate_person(&self.profile, form, current.data.role, &d, ctx.today())
+            {
+                Ok(data) => match effective {
+                    Ok(_) => data,
+                    Err(code) => {
+                        let mut p = Problems::default();
+                        p.push("effective_on", code);
+                        return Err(AppError::Invalid(p));
+                    }
+                },
+                Err(mut p) => {
+                    if let Err(code) = effective {
+                        p.push("effective_on", code);
+                    }
+                    return Err(AppError::Invalid(p));
+                }
+            };
+        let effective = effective.ok().flatten();
         if let Some(code) = self.foreign_sections_changed(
             ctx,
             territory.as_deref(),
@@ -1363,6 +1384,7 @@ impl App {
             .store
             .begin(&ctx.user.id, ctx.request_id.as_deref())
             .await?;
+        tx.set_effective_on(effective);
         match tx
             .update_person(id, base_version, &current.data, &data)
             .await

@@ -163,6 +163,26 @@ pub struct PersonDraft {
     /// Profile-defined extra fields, as typed, keyed by field code.
     #[serde(deserialize_with = "lenient_map")]
     pub extra: BTreeMap<String, Value>,
+    /// For an edit: the day the changed facts took effect, when not today (seed 000 §20);
+    /// kept with the change in the ledger, not in the record.
+    #[serde(deserialize_with = "lenient_string")]
+    pub effective_on: String,
+}
+
+/// The day a change took effect, as typed (seed 000 §20: changes of a child's circumstances
+/// are entered from the day the information was received, so the day they took effect may
+/// be earlier than the day they are recorded, never later). Empty: the day it is recorded.
+pub fn validate_effective_on(s: &str, today: Date) -> Result<Option<Date>, &'static str> {
+    match s.trim() {
+        "" => Ok(None),
+        s => match parse_date(s) {
+            None => Err("bad_date"),
+            Some(d) if d > today => Err("future_date"),
+            Some(d) if d.year() < today.year() - 120 => Err("too_old"),
+            Some(d) if d == today => Ok(None),
+            Some(d) => Ok(Some(d)),
+        },
+    }
 }
 
 /// A person's validated data (seed 000 §18).
@@ -219,6 +239,7 @@ impl PersonData {
             legal_status: self.legal_status.clone().unwrap_or_default(),
             social_payments: self.social_payments.clone(),
             extra: self.extra.clone().into_iter().collect(),
+            effective_on: String::new(),
         }
     }
 }
@@ -1119,6 +1140,38 @@ fn diff_into(prefix: &str, before: &Value, after: &Value, out: &mut Vec<FieldCha
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn effective_dates_are_today_or_before() {
+        let today = time::macros::date!(2026 - 11 - 25);
+        // Seed 000 §20: entered from the day the information was received.
+        assert_eq!(super::validate_effective_on("", today), Ok(None));
+        assert_eq!(super::validate_effective_on("25.11.2026", today), Ok(None));
+        assert_eq!(
+            super::validate_effective_on("01.11.2026", today),
+            Ok(Some(time::macros::date!(2026 - 11 - 01)))
+        );
+        assert_eq!(
+            super::validate_effective_on("2026-10-31", today),
+            Ok(Some(time::macros::date!(2026 - 10 - 31)))
+        );
+        assert_eq!(
+            super::validate_effective_on("26.11.2026", today),
+            Err("future_date")
+        );
+        assert_eq!(
+            super::validate_effective_on("31.02.2026", today),
+            Err("bad_date")
+        );
+        assert_eq!(
+            super::validate_effective_on("вчера", today),
+            Err("bad_date")
+        );
+        assert_eq!(
+            super::validate_effective_on("01.01.1800", today),
+            Err("too_old")
+        );
+    }
+
     use super::*;
     use serde_json::json;
 

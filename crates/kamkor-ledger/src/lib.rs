@@ -27,6 +27,9 @@ pub struct EntryFields<'a> {
     /// The stored JSON texts, byte for byte.
     pub before: Option<&'a str>,
     pub after: Option<&'a str>,
+    /// The date the change took effect when it is not the day it was recorded (seed 000
+    /// §20). Encoded only when present, so entries without it hash as they always did.
+    pub effective_on: Option<&'a str>,
 }
 
 /// Version tag of the encoding, hashed in front of every entry.
@@ -64,6 +67,13 @@ fn encode(e: &EntryFields, mut sink: impl FnMut(&[u8])) {
             }
         }
     }
+    // A trailing field: the encoding without it is a complete entry, with it a longer one,
+    // so the two never coincide.
+    if let Some(s) = e.effective_on {
+        sink(&[1]);
+        sink(&(s.len() as u64).to_be_bytes());
+        sink(s.as_bytes());
+    }
 }
 
 #[cfg(test)]
@@ -99,6 +109,11 @@ fn entry_bytes_reference(e: &EntryFields) -> Vec<u8> {
             }
         }
     }
+    if let Some(s) = e.effective_on {
+        out.push(1);
+        out.extend_from_slice(&(s.len() as u64).to_be_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
     out
 }
 
@@ -132,6 +147,7 @@ mod tests {
             version: 2,
             before: Some(r#"{"a":1}"#),
             after: Some(r#"{"a":2}"#),
+            effective_on: None,
         }
     }
 
@@ -176,6 +192,10 @@ mod tests {
                 after: Some(r#"{"a":3}"#),
                 ..sample()
             },
+            EntryFields {
+                effective_on: Some("2026-11-01"),
+                ..sample()
+            },
         ];
         for c in changes {
             assert_ne!(entry_hash(&c), base, "{c:?}");
@@ -217,5 +237,22 @@ mod tests {
             ..sample()
         };
         assert_ne!(entry_bytes(&c), entry_bytes(&d));
+    }
+
+    #[test]
+    fn an_effective_date_extends_the_encoding_and_its_absence_keeps_it() {
+        let plain = entry_bytes(&sample());
+        let dated = entry_bytes(&EntryFields {
+            effective_on: Some("2026-11-01"),
+            ..sample()
+        });
+        let mut want = plain.clone();
+        want.push(1);
+        want.extend_from_slice(&10u64.to_be_bytes());
+        want.extend_from_slice(b"2026-11-01");
+        assert_eq!(dated, want);
+        // Entries written before effective dates existed keep their hashes: the encoding of
+        // an entry without one ends with its `after` field.
+        assert!(plain.ends_with(br#"{"a":2}"#));
     }
 }

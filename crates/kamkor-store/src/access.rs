@@ -280,7 +280,7 @@ impl Store {
     /// The newest change rows with this action (e.g. `denied`), newest first.
     pub async fn changes_by_action(&self, action: &str, limit: i64) -> Result<Vec<ChangeRow>> {
         let rows = sqlx::query(
-            "SELECT seq, at, actor, request_id, action, entity, entity_id, version, before_json, after_json \
+            "SELECT seq, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, effective_on \
              FROM changes WHERE action = $1 ORDER BY seq DESC LIMIT $2",
         )
         .bind(action)

@@ -25,6 +25,8 @@ pub struct LedgerEntry {
     pub after: Option<String>,
     /// Hex leaf hash recorded when the entry was written.
     pub leaf_hash: Option<String>,
+    /// The day the change took effect, when given (seed 000 §20).
+    pub effective_on: Option<String>,
 }
 
 impl LedgerEntry {
@@ -40,8 +42,239 @@ impl LedgerEntry {
             version: self.version,
             before: self.before.as_deref(),
             after: self.after.as_deref(),
+            effective_on: self.effective_on.as_deref(),
         }
     }
+}
+
+/// Entries as the database packed them into one text: for each entry, each column of
+/// [`ENTRY_COLS`] in turn as `<byte length>:<text>`, or `-` when NULL. Texts are carried
+/// byte for byte (no escaping), so hashes are computed over exactly what is stored, and
+/// reading an entry borrows from the batch instead of allocating per field.
+#[derive(Debug, Default)]
+pub struct EntryBatch {
+    text: String,
+}
+
+/// One entry borrowed from an [`EntryBatch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryRef<'a> {
+    pub seq: i64,
+    /// -1 when the row has no position.
+    pub pos: i64,
+    pub at: &'a str,
+    pub actor: &'a str,
+    pub request_id: Option<&'a str>,
+    pub action: &'a str,
+    pub entity: &'a str,
+    pub entity_id: &'a str,
+    pub version: i64,
+    pub before: Option<&'a str>,
+    pub after: Option<&'a str>,
+    pub leaf_hash: Option<&'a str>,
+    pub effective_on: Option<&'a str>,
+}
+
+impl EntryRef<'_> {
+    pub fn fields(&self) -> EntryFields<'_> {
+        EntryFields {
+            pos: self.pos.max(0) as u64,
+            at: self.at,
+            actor: self.actor,
+            request_id: self.request_id,
+            action: self.action,
+            entity: self.entity,
+            entity_id: self.entity_id,
+            version: self.version,
+            before: self.before,
+            after: self.after,
+            effective_on: self.effective_on,
+        }
+    }
+
+    pub fn to_owned(&self) -> LedgerEntry {
+        LedgerEntry {
+            seq: self.seq,
+            pos: self.pos,
+            at: self.at.to_string(),
+            actor: self.actor.to_string(),
+            request_id: self.request_id.map(str::to_string),
+            action: self.action.to_string(),
+            entity: self.entity.to_string(),
+            entity_id: self.entity_id.to_string(),
+            version: self.version,
+            before: self.before.map(str::to_string),
+            after: self.after.map(str::to_string),
+            leaf_hash: self.leaf_hash.map(str::to_string),
+            effective_on: self.effective_on.map(str::to_string),
+        }
+    }
+}
+
+impl EntryBatch {
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// The entries in order; a text that does not parse is reported as corrupt, never a panic.
+    pub fn entries(&self) -> Result<Vec<EntryRef<'_>>> {
+        let mut out = Vec::new();
+        let mut rest = self.text.as_str();
+        while !rest.is_empty() {
+            let mut next = || -> Result<Option<&str>> {
+                let (value, tail) = take_packed(rest).ok_or_else(|| corrupt("changes"))?;
+                rest = tail;
+                Ok(value)
+            };
+            let seq = next()?;
+            let pos = next()?;
+            let at = next()?;
+            let actor = next()?;
+            let request_id = next()?;
+            let action = next()?;
+            let entity = next()?;
+            let entity_id = next()?;
+            let version = next()?;
+            let before = next()?;
+            let after = next()?;
+            let leaf_hash = next()?;
+            let effective_on = next()?;
+            let int = |v: Option<&str>| -> Result<i64> {
+                v.and_then(|t| t.parse().ok())
+                    .ok_or_else(|| corrupt("changes"))
+            };
+            out.push(EntryRef {
+                seq: int(seq)?,
+                pos: match pos {
+                    None => -1,
+                    p => int(p)?,
+                },
+                at: required(at)?,
+                actor: required(actor)?,
+                request_id,
+                action: required(action)?,
+                entity: required(entity)?,
+                entity_id: required(entity_id)?,
+                version: int(version)?,
+                before,
+                after,
+                leaf_hash,
+                effective_on,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn required(v: Option<&str>) -> Result<&str> {
+    v.ok_or_else(|| corrupt("changes"))
+}
+
+/// One packed value from the front of `s`: `Some(text)`, or `None` for NULL, and the rest.
+fn take_packed(s: &str) -> Option<(Option<&str>, &str)> {
+    if let Some(rest) = s.strip_prefix('-') {
+        return Some((None, rest));
+    }
+    let colon = s.find(':')?;
+    let len: usize = s.get(..colon)?.parse().ok()?;
+    let end = colon.checked_add(1)?.checked_add(len)?;
+    Some((Some(s.get(colon + 1..end)?), s.get(end..)?))
+}
+
+/// The query that packs a batch of entries (see [`EntryBatch`]), ordered by position.
+fn packed_entries_sql(engine: crate::Engine) -> String {
+    let packed: Vec<String> = ENTRY_COLS
+        .split(", ")
+        .map(|c| {
+            let t = format!("CAST({c} AS TEXT)");
+            format!("COALESCE(CAST(octet_length({t}) AS TEXT) || ':' || {t}, '-')")
+        })
+        .collect();
+    let packed = packed.join(" || ");
+    match engine {
+        crate::Engine::Sqlite => format!(
+            "SELECT group_concat({packed}, '' ORDER BY pos) FROM \
+             (SELECT {ENTRY_COLS} FROM changes WHERE pos >= $1 ORDER BY pos LIMIT $2)"
+        ),
+        crate::Engine::Postgres => format!(
+            "SELECT string_agg({packed}, '' ORDER BY pos) FROM \
+             (SELECT {ENTRY_COLS} FROM changes WHERE pos >= $1 ORDER BY pos LIMIT $2) AS batch"
+        ),
+    }
+}
+
+/// The whole ledger from a position on, in tree order, read ahead on a thread of its own while
+/// the caller hashes (`ledger verify`: two cores, the reader's and the hasher's).
+pub struct LedgerStream {
+    rx: tokio::sync::mpsc::Receiver<Result<EntryBatch>>,
+}
+
+impl LedgerStream {
+    /// The next batch; an empty one at the end.
+    pub async fn next(&mut self) -> Result<EntryBatch> {
+        Ok(self.rx.recv().await.transpose()?.unwrap_or_default())
+    }
+}
+
+/// Entries per batch handed over by the reader.
+const STREAM_BATCH: usize = 10_000;
+
+/// Read the entries of an SQLite file in position order on a plain read-only connection,
+/// packing them as [`EntryBatch`] texts: values are copied once, straight from SQLite's
+/// buffers (the pooled driver's cost per row and per value is what bounded verification).
+fn read_sqlite_ledger(
+    file: &std::path::Path,
+    from: u64,
+    tx: &tokio::sync::mpsc::Sender<Result<EntryBatch>>,
+) -> std::result::Result<(), rusqlite::Error> {
+    use rusqlite::types::ValueRef;
+    use std::fmt::Write;
+    let conn = rusqlite::Connection::open_with_flags(
+        file,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ENTRY_COLS} FROM changes WHERE pos >= ?1 ORDER BY pos"
+    ))?;
+    let cols = ENTRY_COLS.split(", ").count();
+    let mut rows = stmt.query([i64::try_from(from).unwrap_or(i64::MAX)])?;
+    let mut text = String::with_capacity(STREAM_BATCH * 320);
+    let mut n = 0;
+    let mut int = String::new();
+    while let Some(row) = rows.next()? {
+        for i in 0..cols {
+            match row.get_ref(i)? {
+                ValueRef::Null => text.push('-'),
+                ValueRef::Integer(v) => {
+                    int.clear();
+                    let _ = write!(int, "{v}");
+                    let _ = write!(text, "{}:{int}", int.len());
+                }
+                ValueRef::Text(b) => {
+                    let t = std::str::from_utf8(b).map_err(|e| rusqlite::Error::Utf8Error(i, e))?;
+                    let _ = write!(text, "{}:", t.len());
+                    text.push_str(t);
+                }
+                // A value of another type in the ledger: damaged, reported by the parser.
+                _ => text.push('?'),
+            }
+        }
+        n += 1;
+        if n == STREAM_BATCH {
+            let batch = EntryBatch {
+                text: std::mem::replace(&mut text, String::with_capacity(STREAM_BATCH * 320)),
+            };
+            if tx.blocking_send(Ok(batch)).is_err() {
+                return Ok(()); // the caller stopped reading
+            }
+            n = 0;
+        }
+    }
+    if n > 0 {
+        let _ = tx.blocking_send(Ok(EntryBatch { text }));
+    }
+    Ok(())
 }
 
 /// What an auditor looks for in the ledger; empty fields match everything.
@@ -64,7 +297,7 @@ pub struct CheckpointRow {
     pub peaks: Vec<String>,
 }
 
-pub(crate) const ENTRY_COLS: &str = "seq, pos, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, leaf_hash";
+pub(crate) const ENTRY_COLS: &str = "seq, pos, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, leaf_hash, effective_on";
 const CHECKPOINT_COLS: &str = "size, origin, root, at, key_id, signature, peaks";
 
 pub(crate) fn entry_from_row(r: &AnyRow) -> Result<LedgerEntry> {
@@ -81,6 +314,7 @@ pub(crate) fn entry_from_row(r: &AnyRow) -> Result<LedgerEntry> {
         before: r.try_get("before_json")?,
         after: r.try_get("after_json")?,
         leaf_hash: r.try_get("leaf_hash")?,
+        effective_on: r.try_get("effective_on")?,
     })
 }
 
@@ -142,63 +376,66 @@ impl Store {
     }
 
     /// Up to `limit` entries from position `from` on, in tree order.
-    ///
-    /// The database packs the batch into one JSON array: one row per batch instead of one per
-    /// entry, which is what bounds `ledger verify` (the driver's cost is per row). The JSON
-    /// carries every text exactly, so the hashes are computed over the stored bytes.
     pub async fn ledger_entries(&self, from: u64, limit: i64) -> Result<Vec<LedgerEntry>> {
-        let cols = ENTRY_COLS;
-        let sql = match self.engine {
-            crate::Engine::Sqlite => format!(
-                "SELECT json_group_array(json_array({cols})) FROM \
-                 (SELECT {cols} FROM changes WHERE pos >= $1 ORDER BY pos LIMIT $2)"
-            ),
-            crate::Engine::Postgres => format!(
-                "SELECT CAST(COALESCE(json_agg(json_build_array({cols}) ORDER BY pos), '[]') AS TEXT) FROM \
-                 (SELECT {cols} FROM changes WHERE pos >= $1 ORDER BY pos LIMIT $2) AS batch"
-            ),
-        };
+        let batch = self.ledger_batch(from, limit).await?;
+        Ok(batch.entries()?.iter().map(EntryRef::to_owned).collect())
+    }
+
+    /// Up to `limit` entries from position `from` on, in tree order, packed by the database
+    /// into one text (see [`EntryBatch`]): one row per batch instead of one per entry, which is
+    /// what bounds `ledger verify` (the driver's cost is per row and per value).
+    pub async fn ledger_batch(&self, from: u64, limit: i64) -> Result<EntryBatch> {
+        let sql = packed_entries_sql(self.engine);
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(i64::try_from(from).unwrap_or(i64::MAX))
             .bind(limit)
             .fetch_one(&self.pool)
             .await?;
         let text: Option<String> = row.try_get(0)?;
-        type Packed = (
-            i64,
-            Option<i64>,
-            String,
-            String,
-            Option<String>,
-            String,
-            String,
-            String,
-            i64,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
-        let packed: Vec<Packed> = match text {
-            Some(t) => serde_json::from_str(&t).map_err(|_| corrupt("changes"))?,
-            None => Vec::new(),
-        };
-        Ok(packed
-            .into_iter()
-            .map(|p| LedgerEntry {
-                seq: p.0,
-                pos: p.1.unwrap_or(-1),
-                at: p.2,
-                actor: p.3,
-                request_id: p.4,
-                action: p.5,
-                entity: p.6,
-                entity_id: p.7,
-                version: p.8,
-                before: p.9,
-                after: p.10,
-                leaf_hash: p.11,
-            })
-            .collect())
+        Ok(EntryBatch {
+            text: text.unwrap_or_default(),
+        })
+    }
+
+    /// Stream the ledger from position `from` on (see [`LedgerStream`]).
+    pub fn stream_ledger(&self, from: u64) -> LedgerStream {
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        match &self.sqlite_file {
+            Some(file) => {
+                let file = file.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = read_sqlite_ledger(&file, from, &tx) {
+                        let _ = tx.blocking_send(Err(crate::StoreError::Io(format!(
+                            "reading the ledger: {e}"
+                        ))));
+                    }
+                });
+            }
+            None => {
+                let store = self.clone();
+                tokio::spawn(async move {
+                    let mut from = from;
+                    loop {
+                        let batch = store.ledger_batch(from, STREAM_BATCH as i64).await;
+                        let last = match &batch {
+                            Ok(b) => b.entries().map(|e| e.last().map(|e| e.pos)),
+                            Err(_) => Ok(None),
+                        };
+                        let stop = !matches!(last, Ok(Some(_)));
+                        if let Ok(Some(pos)) = last {
+                            from = pos.max(0) as u64 + 1;
+                        }
+                        if batch.as_ref().is_ok_and(EntryBatch::is_empty)
+                            || tx.send(batch).await.is_err()
+                            || stop
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+        LedgerStream { rx }
     }
 
     /// The entry at one position.
@@ -336,7 +573,7 @@ impl Store {
             format!("WHERE {}", conds.join(" AND "))
         };
         let sql = format!(
-            "SELECT seq, at, actor, request_id, action, entity, entity_id, version, before_json, after_json \
+            "SELECT seq, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, effective_on \
              FROM changes {filter} ORDER BY seq DESC LIMIT {} OFFSET {}",
             limit.clamp(1, 500),
             offset.clamp(0, 1_000_000)
@@ -381,5 +618,80 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pack(values: &[Option<&str>]) -> String {
+        values
+            .iter()
+            .map(|v| match v {
+                None => "-".to_string(),
+                Some(t) => format!("{}:{t}", t.len()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn packed_entries_carry_texts_byte_for_byte() {
+        let tricky = "a:b-\u{0}\"\\ 9:x Жанар ❤";
+        let row = [
+            Some("7"),
+            Some("6"),
+            Some("2026-11-25T10:00:00Z"),
+            Some("user:1"),
+            None,
+            Some("update"),
+            Some("person"),
+            Some("p-1"),
+            Some("2"),
+            Some(tricky),
+            Some(""),
+            None,
+            Some("2026-11-01"),
+        ];
+        let batch = EntryBatch {
+            text: pack(&row) + &pack(&row),
+        };
+        let entries = batch.entries().unwrap();
+        assert_eq!(entries.len(), 2);
+        let e = entries[1];
+        assert_eq!((e.seq, e.pos, e.version), (7, 6, 2));
+        assert_eq!(e.before, Some(tricky));
+        assert_eq!(e.after, Some(""));
+        assert_eq!((e.request_id, e.leaf_hash), (None, None));
+        assert_eq!(e.effective_on, Some("2026-11-01"));
+        assert_eq!(e.to_owned().fields(), e.fields());
+    }
+
+    #[test]
+    fn a_garbled_batch_is_corrupt_not_a_panic() {
+        for text in [
+            "x",
+            "3:ab",
+            "99999999999999999999999:a",
+            "2:Ж",
+            "1:",
+            "-",
+            "1:1-1:",
+            ":",
+            "18446744073709551615:a",
+        ] {
+            let batch = EntryBatch {
+                text: text.to_string(),
+            };
+            assert!(batch.entries().is_err(), "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_is_refused(text in ".{0,200}") {
+            let batch = EntryBatch { text };
+            let _ = batch.entries();
+        }
     }
 }

@@ -26,7 +26,7 @@ mod ledger;
 mod migrations;
 mod replay;
 pub use access::{AccessRequestRow, ApiClientRow, GlassBreakRow};
-pub use ledger::{CheckpointRow, LedgerEntry, LedgerFilter};
+pub use ledger::{CheckpointRow, EntryBatch, EntryRef, LedgerEntry, LedgerFilter};
 pub use migrations::SCHEMA_VERSION;
 pub use replay::{ReplayReport, StateProblem};
 
@@ -71,6 +71,10 @@ pub struct Store {
     /// SQLite allows one writer; taking this before `BEGIN` avoids lock-upgrade failures
     /// between two deferred transactions. PostgreSQL does not need it.
     write_lock: Arc<Mutex<()>>,
+    /// The SQLite file, when the database is one (the ledger reader opens it directly).
+    sqlite_file: Option<std::path::PathBuf>,
+    /// The next ledger position, as the last commit left it (see `Tx::record_changes`).
+    ledger_next: Arc<std::sync::Mutex<Option<i64>>>,
 }
 
 pub fn now_utc() -> OffsetDateTime {
@@ -147,10 +151,21 @@ impl Store {
                     .await?
             }
         };
+        // In-memory databases have no file (and take the general path).
+        let sqlite_file = match engine {
+            Engine::Sqlite => url
+                .parse::<sqlx::sqlite::SqliteConnectOptions>()
+                .ok()
+                .map(|o| o.get_filename().to_path_buf())
+                .filter(|f| f.is_file()),
+            Engine::Postgres => None,
+        };
         Ok(Store {
             pool,
             engine,
             write_lock: Arc::new(Mutex::new(())),
+            sqlite_file,
+            ledger_next: Default::default(),
         })
     }
 
@@ -191,6 +206,8 @@ impl Store {
             pool,
             engine: Engine::Postgres,
             write_lock: Arc::new(Mutex::new(())),
+            sqlite_file: None,
+            ledger_next: Default::default(),
         })
     }
 
@@ -240,6 +257,8 @@ impl Store {
             request_id: request_id.map(str::to_string),
             now: ts(now_utc()),
             next_pos: None,
+            effective_on: None,
+            ledger_next: self.ledger_next.clone(),
             _guard: guard,
         })
     }
@@ -579,7 +598,7 @@ impl Store {
     /// The changes recorded for one record, oldest first.
     pub async fn changes_for(&self, entity: &str, id: Uuid) -> Result<Vec<ChangeRow>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT seq, at, actor, request_id, action, entity, entity_id, version, before_json, after_json \
+            "SELECT seq, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, effective_on \
              FROM changes WHERE entity = $1 AND entity_id = $2 AND action NOT IN ({}) ORDER BY seq",
             view_actions_sql()
         )))
@@ -594,7 +613,7 @@ impl Store {
     /// data subject's right of access; seed 000 §28).
     pub async fn views_of(&self, entity: &str, id: &str, limit: i64) -> Result<Vec<ChangeRow>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT seq, at, actor, request_id, action, entity, entity_id, version, before_json, after_json \
+            "SELECT seq, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, effective_on \
              FROM changes WHERE entity = $1 AND entity_id = $2 AND action IN ({}) ORDER BY seq DESC LIMIT $3",
             view_actions_sql()
         )))
@@ -608,7 +627,7 @@ impl Store {
 
     pub async fn last_changes(&self, limit: i64) -> Result<Vec<ChangeRow>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT seq, at, actor, request_id, action, entity, entity_id, version, before_json, after_json \
+            "SELECT seq, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, effective_on \
              FROM changes ORDER BY seq DESC LIMIT {}",
             limit.clamp(1, 1000)
         )))
@@ -867,6 +886,8 @@ pub struct ChangeRow {
     pub version: i64,
     pub before: Option<Value>,
     pub after: Option<Value>,
+    /// The day the change took effect, when it is not the day it was recorded (seed 000 §20).
+    pub effective_on: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -1047,6 +1068,7 @@ pub(crate) fn change_from_row(r: &AnyRow) -> Result<ChangeRow> {
         version: r.try_get("version")?,
         before: parse("before_json")?,
         after: parse("after_json")?,
+        effective_on: r.try_get("effective_on")?,
     })
 }
 
@@ -1089,6 +1111,10 @@ pub struct Tx {
     /// The ledger position of the next entry this transaction writes (read once, under the
     /// writer lock).
     next_pos: Option<i64>,
+    /// The day the changes of this transaction took effect, when the user gave one.
+    effective_on: Option<String>,
+    /// The store's note of the next ledger position, updated when this transaction commits.
+    ledger_next: Arc<std::sync::Mutex<Option<i64>>>,
     _guard: Option<OwnedMutexGuard<()>>,
 }
 
@@ -1098,8 +1124,142 @@ const LEDGER_LOCK: i64 = 0x6b61_6d6b_6f72;
 /// (action, entity, entity id, version, before, after) of one change row.
 type ChangeToRecord<'a> = (&'a str, &'a str, String, i64, Option<Value>, Option<Value>);
 
+/// A query being built against any engine.
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// The row write of a person update ($1..$19), shared by the ledgered path and the bench's.
+const PERSON_UPDATE: &str = "UPDATE persons SET version = version + 1, role = $1, surname = $2, given_name = $3, patronymic = $4, \
+     sex = $5, birth_date = $6, national_id = $7, citizenship = $8, residence_territory = $9, address = $10, \
+     disability = $11, legal_status = $12, social_payments = $13, extra = $14, search_name = $15, \
+     updated_at = $16, updated_by = $17 WHERE id = $18 AND version = $19";
+
+fn bind_person_update<'q>(
+    q: AnyQuery<'q>,
+    p: &PersonData,
+    now: &str,
+    actor: &str,
+    id: Uuid,
+    base_version: i64,
+) -> AnyQuery<'q> {
+    q.bind(p.role.code())
+        .bind(p.surname.clone())
+        .bind(p.given_name.clone())
+        .bind(p.patronymic.clone())
+        .bind(p.sex.code())
+        .bind(p.birth_date.map(format_date))
+        .bind(p.national_id.clone())
+        .bind(p.citizenship.clone())
+        .bind(p.residence_territory.clone())
+        .bind(p.address.clone())
+        .bind(p.disability.clone())
+        .bind(p.legal_status.clone())
+        .bind(serde_json::to_string(&p.social_payments).unwrap_or_else(|_| "[]".into()))
+        .bind(Value::Object(p.extra.clone()).to_string())
+        .bind(p.search_name())
+        .bind(now.to_string())
+        .bind(actor.to_string())
+        .bind(id.to_string())
+        .bind(base_version)
+}
+
+/// Columns of an entry as inserted, in the order `Tx::bind_entries` binds them.
+const ENTRY_INSERT_COLS: usize = 12;
+
+/// The INSERT of `n` entries with parameters from `$first` on. `guarded`: only if the first
+/// entry's position follows the ledger's end (one more parameter, the expected last position).
+/// `after_row_write`: only if the statement before it changed exactly one row.
+fn entries_insert_sql(n: usize, first: usize, guarded: bool, after_row_write: bool) -> String {
+    let mut sql = String::from(
+        "INSERT INTO changes (at, actor, request_id, action, entity, entity_id, version, before_json, after_json, pos, leaf_hash, effective_on) ",
+    );
+    let conditional = guarded || after_row_write;
+    sql.push_str(if conditional {
+        "SELECT * FROM (VALUES "
+    } else {
+        "VALUES "
+    });
+    for i in 0..n {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..ENTRY_INSERT_COLS {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("${}", first + i * ENTRY_INSERT_COLS + c));
+        }
+        sql.push(')');
+    }
+    if conditional {
+        let mut conds = Vec::new();
+        if after_row_write {
+            conds.push("changes() = 1".to_string());
+        }
+        if guarded {
+            conds.push(format!(
+                "(SELECT COALESCE(MAX(pos), -1) FROM changes) = ${}",
+                first + n * ENTRY_INSERT_COLS
+            ));
+        }
+        sql.push_str(&format!(") AS entries WHERE {}", conds.join(" AND ")));
+    }
+    sql
+}
+
+/// A unique violation as the duplicate of `what`; other errors as they are.
+fn dup_store(e: StoreError, what: &'static str) -> StoreError {
+    match e {
+        StoreError::Db(e) => dup(e, what),
+        e => e,
+    }
+}
+
+/// An entry ready to be written: the change reduced to what changed.
+struct PreparedEntry<'a> {
+    action: &'a str,
+    entity: &'a str,
+    id: &'a str,
+    version: i64,
+    before: Option<String>,
+    after: Option<String>,
+    effective_on: Option<String>,
+}
+
 /// Rows per multi-row INSERT: well under both engines' parameter limits.
 const CHUNK: usize = 200;
+
+/// What an entry stores of a change (issue 4 item 1: "before / after of the fields that
+/// changed"): when both states are objects, only the top-level fields whose values differ —
+/// a field dropped from the record appears in `before` alone, a new one in `after` alone.
+/// Otherwise (creations, events, whole values) the states as given. Replay folds these back
+/// into the record's state (`replay::apply`).
+fn changed_fields(
+    before: Option<&Value>,
+    after: Option<&Value>,
+) -> (Option<String>, Option<String>) {
+    match (before, after) {
+        (Some(Value::Object(b)), Some(Value::Object(a))) => {
+            let mut was = serde_json::Map::new();
+            let mut now = serde_json::Map::new();
+            for (k, v) in b {
+                if a.get(k) != Some(v) {
+                    was.insert(k.clone(), v.clone());
+                }
+            }
+            for (k, v) in a {
+                if b.get(k) != Some(v) {
+                    now.insert(k.clone(), v.clone());
+                }
+            }
+            (
+                Some(Value::Object(was).to_string()),
+                Some(Value::Object(now).to_string()),
+            )
+        }
+        _ => (before.map(Value::to_string), after.map(Value::to_string)),
+    }
+}
 
 fn person_json(p: &PersonData) -> Value {
     serde_json::to_value(p).unwrap_or(Value::Null)
@@ -1137,74 +1297,201 @@ impl Tx {
     }
 
     pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
-        Ok(())
+        let written = self.next_pos;
+        let cache = self.ledger_next.clone();
+        match self.tx.commit().await {
+            Ok(()) => {
+                if let Some(next) = written
+                    && let Ok(mut c) = cache.lock()
+                {
+                    *c = Some(next);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if let Ok(mut c) = cache.lock() {
+                    *c = None;
+                }
+                Err(e.into())
+            }
+        }
     }
 
     /// Append ledger entries: each gets the next position and the hash of its contents, in
     /// this transaction (issue 4 item 1).
+    ///
+    /// The first position comes from the last commit of this process without a query; the
+    /// first INSERT is guarded so that it writes nothing unless that position still follows
+    /// the ledger's end (another process may have appended since), and then the end is read
+    /// and the entries written again. Appends are serialised (see `Store::begin`), so the
+    /// guard cannot pass wrongly.
     async fn record_changes(&mut self, rows: &[ChangeToRecord<'_>]) -> Result<()> {
-        const COLS: usize = 11;
-        let mut pos = match self.next_pos {
-            Some(p) => p,
-            None => {
-                let row = sqlx::query("SELECT COALESCE(MAX(pos), -1) FROM changes")
-                    .fetch_one(&mut *self.tx)
-                    .await?;
-                row.try_get::<i64, _>(0)? + 1
-            }
-        };
-        for chunk in rows.chunks(CHUNK) {
-            let mut sql = String::from(
-                "INSERT INTO changes (at, actor, request_id, action, entity, entity_id, version, before_json, after_json, pos, leaf_hash) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push('(');
-                for c in 0..COLS {
-                    if c > 0 {
-                        sql.push(',');
-                    }
-                    sql.push_str(&format!("${}", i * COLS + c + 1));
-                }
-                sql.push(')');
-            }
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for (action, entity, id, version, before, after) in chunk {
-                let before = before.as_ref().map(|v| v.to_string());
-                let after = after.as_ref().map(|v| v.to_string());
-                let hash = kamkor_ledger::entry_hash(&kamkor_ledger::EntryFields {
-                    pos: pos as u64,
-                    at: &self.now,
-                    actor: &self.actor,
-                    request_id: self.request_id.as_deref(),
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let prepared = self.prepare_entries(rows);
+        let (pos, guarded) = self.start_pos().await?;
+        self.insert_prepared(pos, guarded, &prepared).await
+    }
+
+    fn prepare_entries<'a>(&self, rows: &'a [ChangeToRecord<'a>]) -> Vec<PreparedEntry<'a>> {
+        rows.iter()
+            .map(|(action, entity, id, version, before, after)| {
+                let (before, after) = changed_fields(before.as_ref(), after.as_ref());
+                PreparedEntry {
                     action,
                     entity,
-                    entity_id: id,
+                    id,
                     version: *version,
-                    before: before.as_deref(),
-                    after: after.as_deref(),
-                });
-                q = q
-                    .bind(self.now.clone())
-                    .bind(self.actor.clone())
-                    .bind(self.request_id.clone())
-                    .bind(action.to_string())
-                    .bind(entity.to_string())
-                    .bind(id.clone())
-                    .bind(*version)
-                    .bind(before)
-                    .bind(after)
-                    .bind(pos)
-                    .bind(kamkor_ledger::to_hex(&hash));
-                pos += 1;
+                    before,
+                    after,
+                    // Only changes of state take effect; events happen when recorded.
+                    effective_on: self.effective_on.clone().filter(|_| *version > 0),
+                }
+            })
+            .collect()
+    }
+
+    /// Where this transaction's next entry goes, and whether that is only presumed (from the
+    /// last commit of this process) and must be guarded.
+    async fn start_pos(&mut self) -> Result<(i64, bool)> {
+        Ok(match self.next_pos {
+            Some(p) => (p, false),
+            None => match self.ledger_next.lock().ok().and_then(|c| *c) {
+                Some(p) => (p, true),
+                None => (self.ledger_end().await?, false),
+            },
+        })
+    }
+
+    async fn insert_prepared(
+        &mut self,
+        mut pos: i64,
+        mut guarded: bool,
+        prepared: &[PreparedEntry<'_>],
+    ) -> Result<()> {
+        let mut chunks = prepared.chunks(CHUNK).peekable();
+        while let Some(chunk) = chunks.peek() {
+            let sql = entries_insert_sql(chunk.len(), 1, guarded, false);
+            let q = self.bind_entries(sqlx::query(AssertSqlSafe(sql)), pos, chunk);
+            let q = if guarded { q.bind(pos - 1) } else { q };
+            let written = q.execute(&mut *self.tx).await?.rows_affected();
+            if written < chunk.len() as u64 {
+                // Another process appended since this one last did: start from the end.
+                pos = self.ledger_end().await?;
+                guarded = false;
+                continue;
             }
-            q.execute(&mut *self.tx).await?;
+            guarded = false;
+            pos += chunk.len() as i64;
+            chunks.next();
         }
         self.next_pos = Some(pos);
         Ok(())
+    }
+
+    /// Write one record's row and the entries of that change; `false` when the row write
+    /// changed no row (a stale version or a missing record), and then nothing is recorded.
+    ///
+    /// On SQLite both go in one round trip — the row statement, then the INSERT of the
+    /// entries guarded by `changes() = 1` — since each statement costs a hand-over to the
+    /// driver's thread, and that, not the database, is most of what an entry would cost.
+    /// PostgreSQL takes them one after the other.
+    async fn write_row_and_record<'q>(
+        &mut self,
+        row_sql: &'static str,
+        bind_row: impl FnOnce(AnyQuery<'q>, &str, &str) -> AnyQuery<'q>,
+        rows: &[ChangeToRecord<'_>],
+    ) -> Result<bool> {
+        let now = self.now.clone();
+        let actor = self.actor.clone();
+        if self.engine == Engine::Postgres || rows.len() > CHUNK {
+            let res = bind_row(sqlx::query(row_sql), &now, &actor)
+                .execute(&mut *self.tx)
+                .await?;
+            if res.rows_affected() == 0 {
+                return Ok(false);
+            }
+            self.record_changes(rows).await?;
+            return Ok(true);
+        }
+        let prepared = self.prepare_entries(rows);
+        let (pos, guarded) = self.start_pos().await?;
+        let row_params = row_sql.matches('$').count();
+        let sql = format!(
+            "{row_sql}; {}",
+            entries_insert_sql(prepared.len(), row_params + 1, guarded, true)
+        );
+        let q = bind_row(sqlx::query(AssertSqlSafe(sql)), &now, &actor);
+        let q = self.bind_entries(q, pos, &prepared);
+        let q = if guarded { q.bind(pos - 1) } else { q };
+        let written = q.execute(&mut *self.tx).await?.rows_affected();
+        let n = prepared.len() as u64;
+        if written == 0 {
+            return Ok(false);
+        }
+        if written == 1 + n {
+            self.next_pos = Some(pos + n as i64);
+            return Ok(true);
+        }
+        // The row was written but the presumed position was stale: append at the end.
+        let end = self.ledger_end().await?;
+        self.insert_prepared(end, false, &prepared).await?;
+        Ok(true)
+    }
+
+    /// Bind the values of entries from position `pos` on, in the order of
+    /// [`entries_insert_sql`].
+    fn bind_entries<'q>(
+        &self,
+        mut q: AnyQuery<'q>,
+        mut pos: i64,
+        chunk: &[PreparedEntry<'_>],
+    ) -> AnyQuery<'q> {
+        for e in chunk {
+            let hash = kamkor_ledger::entry_hash(&kamkor_ledger::EntryFields {
+                pos: pos as u64,
+                at: &self.now,
+                actor: &self.actor,
+                request_id: self.request_id.as_deref(),
+                action: e.action,
+                entity: e.entity,
+                entity_id: e.id,
+                version: e.version,
+                before: e.before.as_deref(),
+                after: e.after.as_deref(),
+                effective_on: e.effective_on.as_deref(),
+            });
+            q = q
+                .bind(self.now.clone())
+                .bind(self.actor.clone())
+                .bind(self.request_id.clone())
+                .bind(e.action.to_string())
+                .bind(e.entity.to_string())
+                .bind(e.id.to_string())
+                .bind(e.version)
+                .bind(e.before.clone())
+                .bind(e.after.clone())
+                .bind(pos)
+                .bind(kamkor_ledger::to_hex(&hash))
+                .bind(e.effective_on.clone());
+            pos += 1;
+        }
+        q
+    }
+
+    /// The position after the ledger's last entry, read in this transaction.
+    async fn ledger_end(&mut self) -> Result<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(pos), -1) FROM changes")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(row.try_get::<i64, _>(0)? + 1)
+    }
+
+    /// The day the changes written from now on took effect (seed 000 §20: circumstances are
+    /// entered from the day the information was received, which may be before today).
+    pub fn set_effective_on(&mut self, day: Option<time::Date>) {
+        self.effective_on = day.map(format_date);
     }
 
     /// Next value of a named counter (case numbers), inside this transaction.
@@ -1340,16 +1627,26 @@ impl Tx {
         before: &PersonData,
         p: &PersonData,
     ) -> Result<i64> {
-        let v = self.write_person_row(id, base_version, p).await?;
-        self.record_changes(&[(
+        let v = base_version + 1;
+        let entry = [(
             "update",
             "person",
             id.to_string(),
             v,
             Some(person_json(before)),
             Some(person_json(p)),
-        )])
-        .await?;
+        )];
+        let written = self
+            .write_row_and_record(
+                PERSON_UPDATE,
+                |q, now, actor| bind_person_update(q, p, now, actor, id, base_version),
+                &entry,
+            )
+            .await
+            .map_err(|e| dup_store(e, "national_id"))?;
+        if !written {
+            return Err(self.conflict_or_missing("persons", id).await);
+        }
         Ok(v)
     }
 
@@ -1372,34 +1669,18 @@ impl Tx {
         base_version: i64,
         p: &PersonData,
     ) -> Result<i64> {
-        let res = sqlx::query(
-            "UPDATE persons SET version = version + 1, role = $1, surname = $2, given_name = $3, patronymic = $4, \
-             sex = $5, birth_date = $6, national_id = $7, citizenship = $8, residence_territory = $9, address = $10, \
-             disability = $11, legal_status = $12, social_payments = $13, extra = $14, search_name = $15, \
-             updated_at = $16, updated_by = $17 WHERE id = $18 AND version = $19",
-        )
-        .bind(p.role.code())
-        .bind(p.surname.clone())
-        .bind(p.given_name.clone())
-        .bind(p.patronymic.clone())
-        .bind(p.sex.code())
-        .bind(p.birth_date.map(format_date))
-        .bind(p.national_id.clone())
-        .bind(p.citizenship.clone())
-        .bind(p.residence_territory.clone())
-        .bind(p.address.clone())
-        .bind(p.disability.clone())
-        .bind(p.legal_status.clone())
-        .bind(serde_json::to_string(&p.social_payments).unwrap_or_else(|_| "[]".into()))
-        .bind(Value::Object(p.extra.clone()).to_string())
-        .bind(p.search_name())
-        .bind(self.now.clone())
-        .bind(self.actor.clone())
-        .bind(id.to_string())
-        .bind(base_version)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(|e| dup(e, "national_id"))?;
+        let q = bind_person_update(
+            sqlx::query(PERSON_UPDATE),
+            p,
+            &self.now,
+            &self.actor,
+            id,
+            base_version,
+        );
+        let res = q
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| dup(e, "national_id"))?;
         if res.rows_affected() == 0 {
             return Err(self.conflict_or_missing("persons", id).await);
         }

@@ -55,10 +55,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_ledger_search.sql"),
         postgres: include_str!("../migrations/postgres/0007_ledger_search.sql"),
     },
+    Migration {
+        version: 8,
+        name: "effective_dates",
+        sqlite: include_str!("../migrations/sqlite/0008_effective_dates.sql"),
+        postgres: include_str!("../migrations/postgres/0008_effective_dates.sql"),
+    },
 ];
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 async fn ensure_table(pool: &AnyPool) -> Result<()> {
     sqlx::raw_sql(

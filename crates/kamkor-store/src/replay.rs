@@ -67,6 +67,46 @@ pub struct ReplayReport {
 struct Told {
     first: LedgerEntry,
     last: LedgerEntry,
+    /// The state folded from every entry so far.
+    state: Value,
+}
+
+/// Fold one entry into a record's state; `false` when the entry does not continue from it.
+///
+/// An entry without `before` (a creation, a value set whole) gives the state outright. An
+/// entry with a `before` object holds the fields that changed (`changed_fields` in the store;
+/// entries of earlier versions hold whole states, which fold the same way): each field in
+/// `before` must be what the state holds, then `after`'s fields are set and the fields only
+/// in `before` dropped.
+fn apply(state: &mut Value, e: &LedgerEntry) -> bool {
+    let after = parse(&e.after).unwrap_or(Value::Null);
+    let Some(before) = parse(&e.before) else {
+        *state = after;
+        return true;
+    };
+    match (before, after, &mut *state) {
+        (Value::Object(b), Value::Object(a), Value::Object(s)) => {
+            if b.iter().any(|(k, v)| s.get(k) != Some(v)) {
+                return false;
+            }
+            for k in b.keys() {
+                if !a.contains_key(k) {
+                    s.remove(k);
+                }
+            }
+            for (k, v) in a {
+                s.insert(k, v);
+            }
+            true
+        }
+        (b, a, s) => {
+            if b != *s {
+                return false;
+            }
+            *s = a;
+            true
+        }
+    }
 }
 
 /// A record as stored, in the ledger's shape, with the columns derived from the entries.
@@ -170,9 +210,8 @@ impl Store {
                 after = Some((e.entity_id.clone(), e.seq));
                 match &mut current {
                     Some((id, told)) if *id == e.entity_id => {
-                        // Each change starts from the state the previous one left (meta values
-                        // are overwritten whole and carry no `before`).
-                        if e.before.is_some() && parse(&e.before) != parse(&told.last.after) {
+                        // Each change starts from the state the previous ones left.
+                        if !apply(&mut told.state, &e) {
                             return Ok(Err(StateProblem::BrokenChain {
                                 entity: entity.into(),
                                 id: id.clone(),
@@ -185,11 +224,20 @@ impl Store {
                         if let Some(c) = current.take() {
                             batch.push(c);
                         }
+                        let mut state = Value::Null;
+                        if !apply(&mut state, &e) {
+                            return Ok(Err(StateProblem::BrokenChain {
+                                entity: entity.into(),
+                                id: e.entity_id.clone(),
+                                pos: e.pos,
+                            }));
+                        }
                         current = Some((
                             e.entity_id.clone(),
                             Told {
                                 first: e.clone(),
                                 last: e,
+                                state,
                             },
                         ));
                     }
@@ -262,8 +310,7 @@ impl Store {
                     id: id.clone(),
                 }));
             };
-            let ledger_state = parse(&t.last.after).unwrap_or(Value::Null);
-            if let Some((field, table_v, ledger_v)) = first_difference(&s.state, &ledger_state) {
+            if let Some((field, table_v, ledger_v)) = first_difference(&s.state, &t.state) {
                 return Ok(Err(StateProblem::Differs {
                     entity: entity.into(),
                     id: id.clone(),

@@ -639,3 +639,84 @@ async fn conformance_account_changes_requests_clients_networks_glass() {
         );
     }
 }
+
+/// Two processes writing one database (a server and the command line): each presumes the
+/// ledger's end from its own last commit; when the other appended meanwhile, the entry still
+/// lands at the end, positions stay gap-free and every hash and record holds (issue 4 item 1).
+#[tokio::test]
+async fn conformance_two_writers_keep_one_gap_free_ledger() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut pairs: Vec<(&str, Store, Store)> = Vec::new();
+    let a = Store::open_sqlite_dir(dir.path()).await.unwrap();
+    a.migrate().await.unwrap();
+    let b = Store::open_sqlite_dir(dir.path()).await.unwrap();
+    pairs.push(("sqlite", a, b));
+    if let Ok(url) = std::env::var("KAMKOR_TEST_PG")
+        && !url.is_empty()
+    {
+        let schema = format!("t_{}", Uuid::now_v7().simple());
+        let a = Store::open_postgres_schema(&url, &schema).await.unwrap();
+        a.migrate().await.unwrap();
+        let b = Store::open_postgres_schema(&url, &schema).await.unwrap();
+        pairs.push(("postgres", a, b));
+    }
+    for (name, a, b) in pairs {
+        let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+        let mut people: Vec<PersonData> = (0..3)
+            .map(|i| child("Усенов", "Марат", &format!("2090320150000{i}")))
+            .collect();
+        let mut versions = [1i64; 3];
+        let mut tx = a.begin("a", None).await.unwrap();
+        tx.insert_persons(&[(ids[0], people[0].clone())])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        // The second writer appends behind the first one's back, twice.
+        for i in 1..3 {
+            let mut tx = b.begin("b", None).await.unwrap();
+            tx.insert_persons(&[(ids[i], people[i].clone())])
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        // The first writer's presumed end is stale for the update and for the event.
+        for (store, k) in [(&a, 0usize), (&b, 1), (&a, 2), (&a, 0)] {
+            let mut after = people[k].clone();
+            after.address = Some(format!("ул. Манаса, {}", versions[k]));
+            let mut tx = store.begin("w", None).await.unwrap();
+            versions[k] = tx
+                .update_person(ids[k], versions[k], &people[k], &after)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            people[k] = after;
+        }
+        let mut tx = b.begin("b", None).await.unwrap();
+        tx.record_event("view", "person", &ids[0].to_string(), None)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = a.begin("a", None).await.unwrap();
+        tx.record_event("view", "person", &ids[1].to_string(), None)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        let entries = a.ledger_entries(0, 1000).await.unwrap();
+        assert_eq!(entries.len(), 9, "{name}");
+        for (i, e) in entries.iter().enumerate() {
+            assert_eq!(e.pos, i as i64, "{name}: positions are gap-free");
+            assert_eq!(
+                e.leaf_hash.as_deref(),
+                Some(kamkor_ledger::to_hex(&kamkor_ledger::entry_hash(&e.fields())).as_str()),
+                "{name}: entry {i} hashes"
+            );
+        }
+        assert!(a.replay_check().await.unwrap().is_ok(), "{name}");
+        assert_eq!(
+            a.person(ids[0]).await.unwrap().unwrap().version,
+            3,
+            "{name}"
+        );
+    }
+}

@@ -359,6 +359,8 @@ fn history_json(h: &[ChangeRow]) -> Value {
             .map(|c| {
                 json!({
                     "seq": c.seq, "at": c.at, "actor": c.actor, "action": c.action, "version": c.version,
+                    // Seed 000 §20: the day the change took effect (`at` is when it was recorded).
+                    "effective_on": c.effective_on.clone().unwrap_or_else(|| c.at.get(..10).unwrap_or_default().to_string()),
                     "changes": match (&c.before, &c.after) {
                         (Some(b), Some(a)) => serde_json::to_value(kamkor_domain::records::diff(b, a)).unwrap_or(Value::Null),
                         _ => Value::Null,
@@ -429,6 +431,9 @@ async fn person(State(s): State<AppState>, auth: ApiAuth, Path(id): Path<String>
 struct UpdatePerson {
     version: i64,
     person: PersonDraft,
+    /// The day the changes took effect (seed 000 §20); empty or absent: today.
+    #[serde(default)]
+    effective_on: Option<String>,
 }
 
 async fn update_person(
@@ -438,9 +443,13 @@ async fn update_person(
     JsonBody(b): JsonBody<UpdatePerson>,
 ) -> ApiResult {
     let id = Uuid::parse_str(&id).map_err(|_| err(AppError::NotFound))?;
+    let mut person = b.person;
+    if let Some(day) = b.effective_on {
+        person.effective_on = day;
+    }
     let v = s
         .app
-        .update_person(&auth.ctx, id, b.version, &b.person)
+        .update_person(&auth.ctx, id, b.version, &person)
         .await
         .map_err(err)?;
     Ok(Json(json!({"id": id, "version": v})).into_response())

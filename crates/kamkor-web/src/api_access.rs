@@ -208,6 +208,9 @@ struct SectionBody {
     version: i64,
     #[serde(default)]
     values: BTreeMap<String, Value>,
+    /// The day the changes took effect (seed 000 §20); empty or absent: today.
+    #[serde(default)]
+    effective_on: String,
 }
 
 async fn update_section(
@@ -219,7 +222,14 @@ async fn update_section(
     let id = Uuid::parse_str(&id).map_err(|_| err(AppError::NotFound))?;
     let version = s
         .app
-        .update_person_section(&auth.ctx, id, b.version, &section, &b.values)
+        .update_person_section(
+            &auth.ctx,
+            id,
+            b.version,
+            &section,
+            &b.values,
+            &b.effective_on,
+        )
         .await
         .map_err(err)?;
     Ok(Json(json!({"id": id, "version": version})).into_response())

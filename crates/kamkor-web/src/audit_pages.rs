@@ -200,6 +200,7 @@ async fn audit_api(
                 "actor_name": r.actors.get(&c.actor), "request_id": c.request_id,
                 "action": c.action, "entity": c.entity, "entity_id": c.entity_id,
                 "version": c.version, "before": c.before, "after": c.after,
+                "effective_on": c.effective_on,
             })
         })
         .collect();

@@ -148,6 +148,7 @@ impl FormData {
             legal_status: g("legal_status"),
             social_payments: self.all(&format!("{prefix}social_payments")),
             extra: self.extra(prefix, form),
+            effective_on: g("effective_on"),
         }
     }
 }
@@ -720,11 +721,18 @@ fn history(
     html! {
         @if rows.is_empty() { p { (t(L, "history_none")) } } @else {
             table.history {
-                thead { tr { th { (t(L, "col_when")) } th { (t(L, "col_who")) } th { (t(L, "audit_col_action")) } th { (t(L, "col_what")) } } }
+                thead { tr { th { (t(L, "col_recorded")) } th { (t(L, "col_effective")) } th { (t(L, "col_who")) } th { (t(L, "audit_col_action")) } th { (t(L, "col_what")) } } }
                 tbody {
                     @for c in rows.iter().rev() {
                         tr {
                             td { (display_ts(pr, &c.at)) }
+                            // Seed 000 §20: when the change took effect, next to when it was recorded.
+                            td {
+                                @match &c.effective_on {
+                                    Some(day) => strong.effective { (crate::html::display_date_str(day)) },
+                                    None => span.muted { (t(L, "history_effective_same")) },
+                                }
+                            }
                             td { (actors.get(&c.actor).map(String::as_str).unwrap_or(if c.actor == "system" || c.actor == "cli" { t(L, "system_actor") } else { &c.actor })) }
                             td { (crate::audit_pages::action_label(&c.action)) }
                             td {
@@ -1117,6 +1125,7 @@ fn person_edit_page(
                     (hidden_csrf(&auth.session.csrf_token))
                     input type="hidden" name="version" value=(version);
                     (person_fields(s, problems, "", d, subject, form, SectionMode::Edit { ctx: &auth.ctx, territory: current.data.residence_territory.as_deref(), stored: &current.data.extra }))
+                    (effective_input(problems, &d.effective_on))
                     p.actions {
                         button.primary type="submit" { (t(L, "save")) }
                         a.button.secondary href={ "/persons/" (current.id) } { (t(L, "cancel")) }
@@ -1229,24 +1238,49 @@ async fn section_edit_form(
         &auth,
         &card.person,
         sec,
-        &values,
-        card.person.version,
+        SectionTyped {
+            values: &values,
+            effective_on: "",
+            version: card.person.version,
+        },
         &Problems::default(),
         None,
     ))
 }
 
 #[allow(clippy::too_many_arguments)]
+/// What the section form holds: the values, the day they took effect, the version edited.
+struct SectionTyped<'a> {
+    values: &'a BTreeMap<String, Value>,
+    effective_on: &'a str,
+    version: i64,
+}
+
+/// The day the changes took effect, on edit forms (seed 000 §20: a change is entered from
+/// the day the information was received, which may be before today).
+fn effective_input(problems: &Problems, value: &str) -> Markup {
+    html! {
+        fieldset.section {
+            legend { (t(L, "effective_legend")) }
+            (text_input(L, problems, Input { name: "effective_on", label: t(L, "person_effective_on"), value, kind: "date", required: false, hint: Some(t(L, "effective_on_hint")), autocomplete: None }))
+        }
+    }
+}
+
 fn section_edit_page(
     s: &AppState,
     auth: &PageAuth,
     current: &PersonRow,
     sec: &kamkor_domain::profile::SectionDef,
-    values: &BTreeMap<String, Value>,
-    version: i64,
+    typed: SectionTyped,
     problems: &Problems,
     conflict: Option<&[kamkor_app::ConflictChange]>,
 ) -> Response {
+    let SectionTyped {
+        values,
+        effective_on,
+        version,
+    } = typed;
     let pr = &s.app.profile;
     let title = format!("{}: {}", sec.label.get(L.code()), current.data.full_name());
     let p = page(s, &title, Some(auth));
@@ -1274,6 +1308,7 @@ fn section_edit_page(
                             (extra_input(pr, L, problems, "", f, values.get(&f.code)))
                         }
                     }
+                    (effective_input(problems, effective_on))
                     p.actions {
                         button.primary type="submit" { (t(L, "save")) }
                         a.button.secondary href={ "/persons/" (current.id) } { (t(L, "cancel")) }
@@ -1308,7 +1343,14 @@ async fn section_edit_submit(
     let version: i64 = f.get("version").parse().unwrap_or(0);
     match s
         .app
-        .update_person_section(&auth.ctx, id, version, &code, &values)
+        .update_person_section(
+            &auth.ctx,
+            id,
+            version,
+            &code,
+            &values,
+            &f.get("effective_on"),
+        )
         .await
     {
         Ok(_) => Ok(Redirect::to(&format!("/persons/{id}?saved=updated")).into_response()),
@@ -1317,8 +1359,11 @@ async fn section_edit_submit(
             &auth,
             &card.person,
             sec,
-            &values,
-            version,
+            SectionTyped {
+                values: &values,
+                effective_on: &f.get("effective_on"),
+                version,
+            },
             &p,
             None,
         )),
@@ -1327,8 +1372,11 @@ async fn section_edit_submit(
             &auth,
             &card.person,
             sec,
-            &values,
-            current,
+            SectionTyped {
+                values: &values,
+                effective_on: &f.get("effective_on"),
+                version: current,
+            },
             &Problems::default(),
             Some(&changes),
         )),

@@ -829,3 +829,98 @@ async fn repeated_failed_logins_lock_the_account_for_a_while() {
         e.assert_ledger_holds().await;
     }
 }
+
+/// Issue 4 items 1 and 5: an update's entry holds the fields that changed, before and after,
+/// and the day the change took effect (seed 000 §20); bad days are refused by field.
+#[tokio::test]
+async fn history_holds_changed_fields_with_effective_and_recorded_dates() {
+    for e in common::envs("tzhs-kg").await {
+        e.user("spec", &[Role::Specialist], None).await;
+        e.user("auditor", &[Role::Auditor], None).await;
+        let t = e.api_login("spec").await;
+        let auditor = e.api_login("auditor").await;
+        let id = e
+            .json(
+                "POST",
+                "/api/v1/persons",
+                Some(&t),
+                child_json("20903201500011", "male", "2015-03-09"),
+            )
+            .await
+            .json()["person_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let card = e
+            .get(&format!("/api/v1/persons/{id}"), Some(&t))
+            .await
+            .json();
+        let mut draft = card["person"].clone();
+        draft["address"] = json!("с. Тюп, ул. Манаса, 1");
+        let today = time::OffsetDateTime::now_utc().date();
+        let iso = |d: time::Date| format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day());
+        let earlier = iso(today - time::Duration::days(30));
+        for (day, code) in [
+            (iso(today + time::Duration::days(2)), "future_date"),
+            ("30.02.2026".to_string(), "bad_date"),
+        ] {
+            let r = e
+                .json(
+                    "PUT",
+                    &format!("/api/v1/persons/{id}"),
+                    Some(&t),
+                    json!({"version": 1, "person": draft, "effective_on": day}),
+                )
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{}: {}",
+                e.engine,
+                r.body
+            );
+            let j = r.json();
+            assert_eq!(j["error"]["field"], "effective_on", "{}", r.body);
+            assert_eq!(j["error"]["code"], code, "{}", r.body);
+        }
+        let r = e
+            .json(
+                "PUT",
+                &format!("/api/v1/persons/{id}"),
+                Some(&t),
+                json!({"version": 1, "person": draft, "effective_on": earlier}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}: {}", e.engine, r.body);
+        assert_eq!(r.json()["version"], 2, "the refused edits changed nothing");
+        let now = e
+            .get(&format!("/api/v1/persons/{id}"), Some(&t))
+            .await
+            .json();
+        let history = now["history"].as_array().unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[1]["effective_on"], earlier.as_str());
+        assert_eq!(
+            history[0]["effective_on"],
+            history[0]["at"].as_str().unwrap()[..10],
+            "a creation takes effect the day it is recorded"
+        );
+        assert_eq!(history[1]["changes"][0]["field"], "address");
+        // The ledger entry itself holds only what changed.
+        let r = e
+            .get(
+                &format!("/api/v1/ledger/entries?entity=person&id={id}&action=update"),
+                Some(&auditor),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}: {}", e.engine, r.body);
+        let entry = &r.json()["items"][0];
+        assert_eq!(
+            entry["before"],
+            json!({"address": "с. Теплоключенка, ул. Ленина, 5"})
+        );
+        assert_eq!(entry["after"], json!({"address": "с. Тюп, ул. Манаса, 1"}));
+        assert_eq!(entry["effective_on"], earlier.as_str());
+        e.assert_ledger_holds().await;
+    }
+}

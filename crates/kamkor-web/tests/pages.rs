@@ -605,3 +605,74 @@ async fn log_out_everywhere_ends_every_session() {
         e.assert_ledger_holds().await;
     }
 }
+
+/// Issue 4 item 5, seed 000 §20: an edit carries the day the change took effect; the card's
+/// history shows it next to the day it was recorded; a future day is refused by name.
+#[tokio::test]
+async fn an_edit_takes_effect_on_the_day_given_and_history_shows_both_dates() {
+    for e in common::envs("tzhs-kg").await {
+        e.user("spec", &[Role::Specialist], None).await;
+        let (cookie, csrf) = e.page_login("spec").await;
+        let card_path = e
+            .form(
+                "/register",
+                Some(&cookie),
+                &child_form(&csrf, "12105201400012", "Мамытова"),
+            )
+            .await
+            .location();
+        let edit = format!("{card_path}/edit");
+        let form = e.page(&edit, &cookie).await;
+        assert!(form.body.contains("Изменения действуют с"), "{}", e.engine);
+        let today = time::OffsetDateTime::now_utc().date();
+        let earlier = today - time::Duration::days(12);
+        let later = today + time::Duration::days(3);
+        let iso = |d: time::Date| format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day());
+        let shown =
+            |d: time::Date| format!("{:02}.{:02}.{:04}", d.day(), d.month() as u8, d.year());
+        let fields = |effective: String| {
+            vec![
+                ("_csrf", csrf.clone()),
+                ("version", "1".to_string()),
+                ("surname", "Мамытова".to_string()),
+                ("given_name", "Айпери".to_string()),
+                ("sex", "female".to_string()),
+                ("birth_date", "21.05.2014".to_string()),
+                ("national_id", "12105201400012".to_string()),
+                ("residence_territory", TERRITORY.to_string()),
+                ("address", "с. Ак-Суу, ул. Ленина, 1".to_string()),
+                ("effective_on", effective),
+            ]
+        };
+        // A day in the future: refused, naming the field, and nothing stored.
+        let f = fields(iso(later));
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = e.form(&edit, Some(&cookie), &f).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", e.engine);
+        assert!(
+            r.body
+                .contains("Изменения действуют с: Дата не может быть в будущем.")
+        );
+        assert!(r.body.contains("name=\"version\" value=\"1\""));
+        // Twelve days ago: accepted.
+        let f = fields(iso(earlier));
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = e.form(&edit, Some(&cookie), &f).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}: {}", e.engine, r.body);
+        let card = e.page(&card_path, &cookie).await;
+        assert!(card.body.contains("Действует с") && card.body.contains("Внесено"));
+        assert!(
+            card.body.contains(&format!(
+                "<strong class=\"effective\">{}</strong>",
+                shown(earlier)
+            )),
+            "{}: the effective day is shown",
+            e.engine
+        );
+        assert!(
+            card.body.contains("в день внесения"),
+            "the creation took effect when recorded"
+        );
+        e.assert_ledger_holds().await;
+    }
+}
