@@ -15,7 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use kamkor_ledger::{Checkpoint, Frontier, Hash, PublicKey, SecretKey, decode_hash, to_hex};
-use kamkor_store::{CheckpointRow, Store};
+use kamkor_store::{CheckpointRow, LedgerOrder, Store};
 
 use crate::{App, AppError, AppResult};
 
@@ -333,13 +333,21 @@ pub async fn verify_ledger(
     let mut pending: std::collections::VecDeque<CheckpointRow> =
         store.checkpoints_after(0, 1000).await.map_err(db)?.into();
     // The next batches are read while this one is hashed (two cores: the reader's and ours).
-    let mut stream = store.stream_ledger(0);
-    loop {
+    let mut stream = store.stream_ledger(0, LedgerOrder::Stored);
+    let mut by_position = false;
+    'batches: loop {
         let batch = stream.next().await.map_err(db)?;
         let entries = batch.entries().map_err(db)?;
         let done = entries.is_empty();
         for e in &entries {
             if e.pos as u64 != f.size() {
+                if !by_position {
+                    // Rows out of position order: read on by position, which names the
+                    // problem (a missing, moved or smuggled entry) as the tree sees it.
+                    by_position = true;
+                    stream = store.stream_ledger(f.size(), LedgerOrder::Position);
+                    continue 'batches;
+                }
                 return Ok(Err(LedgerProblem::EntryMissing { pos: f.size() }));
             }
             let h = kamkor_ledger::entry_hash(&e.fields());

@@ -216,6 +216,21 @@ impl LedgerStream {
     }
 }
 
+/// The order a [`LedgerStream`] reads entries in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerOrder {
+    /// By position: the tree's order, whatever the rows say.
+    Position,
+    /// As the rows were written, which is position order in a ledger this application wrote
+    /// (entries are appended under the ledger lock) and cheaper to read. A reader must check
+    /// the positions and fall back to [`LedgerOrder::Position`] where they disagree.
+    Stored,
+}
+
+/// How far around a searched period entries are looked at (see
+/// `Store::first_pos_at_or_after`).
+const PERIOD_MARGIN_SECS: i64 = 300;
+
 /// Entries per batch handed over by the reader.
 const STREAM_BATCH: usize = 10_000;
 
@@ -225,6 +240,7 @@ const STREAM_BATCH: usize = 10_000;
 fn read_sqlite_ledger(
     file: &std::path::Path,
     from: u64,
+    order: LedgerOrder,
     tx: &tokio::sync::mpsc::Sender<Result<EntryBatch>>,
 ) -> std::result::Result<(), rusqlite::Error> {
     use rusqlite::types::ValueRef;
@@ -234,9 +250,17 @@ fn read_sqlite_ledger(
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {ENTRY_COLS} FROM changes WHERE pos >= ?1 ORDER BY pos"
-    ))?;
+    let sql = match order {
+        // In row order the table is read front to back without a lookup per entry.
+        LedgerOrder::Stored => format!(
+            "SELECT {ENTRY_COLS} FROM changes WHERE seq >= \
+             COALESCE((SELECT seq FROM changes WHERE pos = ?1), 0) ORDER BY seq"
+        ),
+        LedgerOrder::Position => {
+            format!("SELECT {ENTRY_COLS} FROM changes WHERE pos >= ?1 ORDER BY pos")
+        }
+    };
+    let mut stmt = conn.prepare(&sql)?;
     let cols = ENTRY_COLS.split(", ").count();
     let mut rows = stmt.query([i64::try_from(from).unwrap_or(i64::MAX)])?;
     let mut text = String::with_capacity(STREAM_BATCH * 320);
@@ -352,7 +376,7 @@ impl Store {
                 return Ok(done);
             }
             let _guard = self.write_lock.lock().await;
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.writer.begin().await?;
             for r in &rows {
                 let e = entry_from_row(r)?;
                 let hash = kamkor_ledger::entry_hash(&e.fields());
@@ -398,13 +422,13 @@ impl Store {
     }
 
     /// Stream the ledger from position `from` on (see [`LedgerStream`]).
-    pub fn stream_ledger(&self, from: u64) -> LedgerStream {
+    pub fn stream_ledger(&self, from: u64, order: LedgerOrder) -> LedgerStream {
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         match &self.sqlite_file {
             Some(file) => {
                 let file = file.clone();
                 tokio::task::spawn_blocking(move || {
-                    if let Err(e) = read_sqlite_ledger(&file, from, &tx) {
+                    if let Err(e) = read_sqlite_ledger(&file, from, order, &tx) {
                         let _ = tx.blocking_send(Err(crate::StoreError::Io(format!(
                             "reading the ledger: {e}"
                         ))));
@@ -545,6 +569,32 @@ impl Store {
         Ok(())
     }
 
+    /// The first position whose entry was recorded at or after `t` moved by `shift_secs`,
+    /// found by halving over positions: entries are appended under the ledger lock with the
+    /// time taken after it, so times rise with positions, but for clocks of two processes on
+    /// one SQLite file or a clock set back — hence the margin around a searched period,
+    /// inside which the exact times are compared.
+    async fn first_pos_at_or_after(&self, t: &str, shift_secs: i64) -> Result<i64> {
+        let t = match crate::parse_ts(t) {
+            Some(x) => crate::ts(x + time::Duration::seconds(shift_secs)),
+            None => t.to_string(),
+        };
+        let (mut lo, mut hi) = (0i64, self.ledger_size().await? as i64);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let row = sqlx::query("SELECT at FROM changes WHERE pos = $1")
+                .bind(mid)
+                .fetch_optional(&self.pool)
+                .await?;
+            let at: Option<String> = row.map(|r| r.try_get(0)).transpose()?;
+            match at {
+                Some(at) if at < t => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        Ok(lo)
+    }
+
     /// Entries matching the filter, newest first: `limit` of them after skipping `offset`.
     pub async fn search_ledger(
         &self,
@@ -567,14 +617,36 @@ impl Store {
                 conds.push(format!("{col} {op} ${}", binds.len()));
             }
         }
+        // The period also bounds the positions searched (entries have no index by time).
+        if f.from.is_some() || f.until.is_some() {
+            let lo = match &f.from {
+                Some(t) => self.first_pos_at_or_after(t, -PERIOD_MARGIN_SECS).await?,
+                None => 0,
+            };
+            let hi = match &f.until {
+                Some(t) => self.first_pos_at_or_after(t, PERIOD_MARGIN_SECS).await?,
+                None => i64::MAX,
+            };
+            conds.push(format!("pos >= {lo} AND pos < {hi}"));
+        }
         let filter = if conds.is_empty() {
             String::new()
         } else {
             format!("WHERE {}", conds.join(" AND "))
         };
+        let cols = "seq, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, effective_on";
+        // A record's entries are indexed in two parts, changes of state and events.
+        let from = if f.entity.is_some() || f.entity_id.is_some() {
+            let and = if filter.is_empty() { "WHERE" } else { "AND" };
+            format!(
+                "(SELECT {cols} FROM changes {filter} {and} version > 0 \
+                 UNION ALL SELECT {cols} FROM changes {filter} {and} version <= 0) AS hits"
+            )
+        } else {
+            format!("changes {filter}")
+        };
         let sql = format!(
-            "SELECT seq, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, effective_on \
-             FROM changes {filter} ORDER BY seq DESC LIMIT {} OFFSET {}",
+            "SELECT {cols} FROM {from} ORDER BY seq DESC LIMIT {} OFFSET {}",
             limit.clamp(1, 500),
             offset.clamp(0, 1_000_000)
         );

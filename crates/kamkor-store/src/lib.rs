@@ -26,7 +26,9 @@ mod ledger;
 mod migrations;
 mod replay;
 pub use access::{AccessRequestRow, ApiClientRow, GlassBreakRow};
-pub use ledger::{CheckpointRow, EntryBatch, EntryRef, LedgerEntry, LedgerFilter};
+pub use ledger::{
+    CheckpointRow, EntryBatch, EntryRef, LedgerEntry, LedgerFilter, LedgerOrder, LedgerStream,
+};
 pub use migrations::SCHEMA_VERSION;
 pub use replay::{ReplayReport, StateProblem};
 
@@ -67,6 +69,9 @@ impl Engine {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where transactions run: on SQLite one connection (see `open_url`), on PostgreSQL the
+    /// pool itself.
+    writer: AnyPool,
     engine: Engine,
     /// SQLite allows one writer; taking this before `BEGIN` avoids lock-upgrade failures
     /// between two deferred transactions. PostgreSQL does not need it.
@@ -100,6 +105,28 @@ pub fn parse_ts(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }
 
+/// A pool of SQLite connections, each set up alike.
+async fn sqlite_pool(opts: AnyConnectOptions, max: u32) -> Result<AnyPool> {
+    Ok(AnyPoolOptions::new()
+        .max_connections(max)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::raw_sql(
+                    // A 32 MiB page cache per connection keeps the name and identifier
+                    // indexes of a national registry in memory.
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+                     PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; \
+                     PRAGMA cache_size=-32768; PRAGMA temp_store=MEMORY;",
+                )
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .connect_with(opts)
+        .await?)
+}
+
 impl Store {
     /// Open (creating if needed) the embedded SQLite database in `dir`.
     pub async fn open_sqlite_dir(dir: &Path) -> Result<Store> {
@@ -123,32 +150,21 @@ impl Store {
             ));
         };
         let opts: AnyConnectOptions = url.parse()?;
-        let pool = match engine {
+        let (pool, writer) = match engine {
             Engine::Sqlite => {
-                AnyPoolOptions::new()
-                    .max_connections(8)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            sqlx::raw_sql(
-                                // A 32 MiB page cache per connection keeps the name and
-                                // identifier indexes of a national registry in memory.
-                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
-                                 PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; \
-                                 PRAGMA cache_size=-32768; PRAGMA temp_store=MEMORY;",
-                            )
-                            .execute(conn)
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect_with(opts)
-                    .await?
+                let pool = sqlite_pool(opts.clone(), 8).await?;
+                // SQLite has one writer at a time; a connection of its own keeps its page
+                // cache warm from one transaction to the next instead of each one starting on
+                // whichever pooled connection another commit left stale.
+                let writer = sqlite_pool(opts, 1).await?;
+                (pool, writer)
             }
             Engine::Postgres => {
-                AnyPoolOptions::new()
+                let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .connect_with(opts)
-                    .await?
+                    .await?;
+                (pool.clone(), pool)
             }
         };
         // In-memory databases have no file (and take the general path).
@@ -162,6 +178,7 @@ impl Store {
         };
         Ok(Store {
             pool,
+            writer,
             engine,
             write_lock: Arc::new(Mutex::new(())),
             sqlite_file,
@@ -203,6 +220,7 @@ impl Store {
             .connect_with(opts)
             .await?;
         Ok(Store {
+            writer: pool.clone(),
             pool,
             engine: Engine::Postgres,
             write_lock: Arc::new(Mutex::new(())),
@@ -216,6 +234,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -240,7 +259,7 @@ impl Store {
             Engine::Sqlite => Some(self.write_lock.clone().lock_owned().await),
             Engine::Postgres => None,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // One writer at a time appends to the ledger, so that positions are gap-free and in
         // commit order (SQLite: the write lock above and the database's own; PostgreSQL: a
         // transaction-scoped advisory lock, taken first so it never waits behind row locks).
@@ -598,8 +617,12 @@ impl Store {
     /// The changes recorded for one record, oldest first.
     pub async fn changes_for(&self, entity: &str, id: Uuid) -> Result<Vec<ChangeRow>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
+            // Changes of state, then other events (each read by its own index).
             "SELECT seq, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, effective_on \
-             FROM changes WHERE entity = $1 AND entity_id = $2 AND action NOT IN ({}) ORDER BY seq",
+             FROM changes WHERE entity = $1 AND entity_id = $2 AND version > 0 \
+             UNION ALL \
+             SELECT seq, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, effective_on \
+             FROM changes WHERE entity = $1 AND entity_id = $2 AND version <= 0 AND action NOT IN ({}) ORDER BY seq",
             view_actions_sql()
         )))
         .bind(entity)
@@ -614,7 +637,7 @@ impl Store {
     pub async fn views_of(&self, entity: &str, id: &str, limit: i64) -> Result<Vec<ChangeRow>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT seq, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, effective_on \
-             FROM changes WHERE entity = $1 AND entity_id = $2 AND action IN ({}) ORDER BY seq DESC LIMIT $3",
+             FROM changes WHERE entity = $1 AND entity_id = $2 AND version <= 0 AND action IN ({}) ORDER BY seq DESC LIMIT $3",
             view_actions_sql()
         )))
         .bind(entity)

@@ -61,10 +61,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_effective_dates.sql"),
         postgres: include_str!("../migrations/postgres/0008_effective_dates.sql"),
     },
+    Migration {
+        version: 9,
+        name: "ledger_state_index",
+        sqlite: include_str!("../migrations/sqlite/0009_ledger_state_index.sql"),
+        postgres: include_str!("../migrations/postgres/0009_ledger_state_index.sql"),
+    },
 ];
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 async fn ensure_table(pool: &AnyPool) -> Result<()> {
     sqlx::raw_sql(

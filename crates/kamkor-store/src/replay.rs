@@ -283,7 +283,7 @@ impl Store {
         let (id, seq) = after.cloned().unwrap_or_default();
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {cols} FROM changes WHERE entity = $1 AND version > 0 \
-             AND (entity_id > $2 OR (entity_id = $2 AND seq > $3)) \
+             AND (entity_id, seq) > ($2, $3) \
              ORDER BY entity_id, seq LIMIT 2000"
         )))
         .bind(entity)

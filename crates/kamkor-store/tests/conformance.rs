@@ -720,3 +720,72 @@ async fn conformance_two_writers_keep_one_gap_free_ledger() {
         );
     }
 }
+
+/// The auditor's period search (issue 4 item 5) finds entries by position around the
+/// period and compares the exact times inside it: right at the edges, and right for an entry
+/// whose clock was a minute behind its neighbours'.
+#[tokio::test]
+async fn conformance_ledger_search_by_period() {
+    for e in engines().await {
+        let s = &e.store;
+        for _ in 0..30 {
+            let mut tx = s.begin("u", None).await.unwrap();
+            tx.record_event("view", "person", "p", None).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        for (lo, day) in [(0, "01"), (10, "02"), (20, "03")] {
+            s.execute_unchecked(&format!(
+                "UPDATE changes SET at = '2026-01-{day}T00:00:00.000Z' WHERE pos >= {lo} AND pos < {}",
+                lo + 10
+            ))
+            .await
+            .unwrap();
+        }
+        s.execute_unchecked("UPDATE changes SET at = '2026-01-01T23:59:00.000Z' WHERE pos = 15")
+            .await
+            .unwrap();
+        let find = |from: Option<&str>, until: Option<&str>| kamkor_store::LedgerFilter {
+            from: from.map(str::to_string),
+            until: until.map(str::to_string),
+            ..Default::default()
+        };
+        let positions = |rows: Vec<kamkor_store::ChangeRow>| {
+            let mut seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+            seqs.sort();
+            seqs
+        };
+        let all = positions(s.search_ledger(&find(None, None), 0, 500).await.unwrap());
+        assert_eq!(all.len(), 30, "{}", e.name);
+        let day2 = positions(
+            s.search_ledger(
+                &find(
+                    Some("2026-01-02T00:00:00.000Z"),
+                    Some("2026-01-03T00:00:00.000Z"),
+                ),
+                0,
+                500,
+            )
+            .await
+            .unwrap(),
+        );
+        let want: Vec<i64> = all[10..20]
+            .iter()
+            .copied()
+            .filter(|&q| q != all[15])
+            .collect();
+        assert_eq!(day2, want, "{}", e.name);
+        let day1 = positions(
+            s.search_ledger(&find(None, Some("2026-01-02T00:00:00.000Z")), 0, 500)
+                .await
+                .unwrap(),
+        );
+        let mut want: Vec<i64> = all[..10].to_vec();
+        want.push(all[15]);
+        assert_eq!(day1, want, "{}", e.name);
+        let later = s
+            .search_ledger(&find(Some("2026-01-04T00:00:00.000Z"), None), 0, 500)
+            .await
+            .unwrap();
+        assert!(later.is_empty(), "{}", e.name);
+    }
+}
