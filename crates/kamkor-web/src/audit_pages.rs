@@ -58,14 +58,30 @@ fn text_of(v: &Value) -> String {
     }
 }
 
+/// A changed field as people call it: the profile's label for a person's fields, the
+/// interface's for other records, the code itself for anything unnamed.
+fn field_label(pr: &kamkor_domain::profile::Profile, entity: &str, field: &str) -> String {
+    if entity == "person" {
+        return crate::pages::person_field_label(pr, field);
+    }
+    let key = field.rsplit('.').next().unwrap_or(field);
+    match t(L, &format!("{entity}_{key}")) {
+        "?" => field.to_string(),
+        label => label.to_string(),
+    }
+}
+
 /// What an entry says, briefly: the fields that changed, or what the event carried.
-fn details(c: &ChangeRow) -> Markup {
+fn details(pr: &kamkor_domain::profile::Profile, c: &ChangeRow) -> Markup {
     html! {
+        @if let Some(day) = &c.effective_on {
+            p.effective { (t(L, "col_effective")) " " (crate::html::display_date_str(day)) }
+        }
         @match (&c.before, &c.after) {
             (Some(b), Some(a)) => {
                 ul.changes {
                     @for ch in kamkor_domain::records::diff(b, a) {
-                        li { strong { (ch.field) } ": " (text_of(&ch.before)) " → " (text_of(&ch.after)) }
+                        li { strong { (field_label(pr, &c.entity, &ch.field)) } ": " (text_of(&ch.before)) " → " (text_of(&ch.after)) }
                     }
                 }
             }
@@ -165,7 +181,7 @@ async fn audit_page(
                                                 a.mono href=(link(&AuditQuery { entity: c.entity.clone(), id: c.entity_id.clone(), ..AuditQuery::default() })) { (c.entity_id) }
                                             }
                                         }
-                                        td { (details(c)) }
+                                        td { (details(pr, c)) }
                                     }
                                 }
                             }

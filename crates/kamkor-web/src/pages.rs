@@ -765,7 +765,7 @@ fn json_text(v: &Value) -> String {
     }
 }
 
-fn person_field_label(p: &Profile, f: &str) -> String {
+pub(crate) fn person_field_label(p: &Profile, f: &str) -> String {
     let key = f.rsplit('.').next().unwrap_or(f);
     if key == "national_id" {
         return nid_label(p).to_string();

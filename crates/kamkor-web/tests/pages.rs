@@ -673,6 +673,27 @@ async fn an_edit_takes_effect_on_the_day_given_and_history_shows_both_dates() {
             card.body.contains("в день внесения"),
             "the creation took effect when recorded"
         );
+        // The auditor's journal names the field and the effective day too.
+        e.user("auditor", &[Role::Auditor], None).await;
+        let (auditor, _) = e.page_login("auditor").await;
+        let id = card_path.rsplit('/').next().unwrap_or_default();
+        let journal = e
+            .page(
+                &format!("/audit?entity=person&id={id}&action=update"),
+                &auditor,
+            )
+            .await;
+        assert_eq!(journal.status, StatusCode::OK, "{}", e.engine);
+        assert!(
+            journal.body.contains("<strong>Адрес</strong>"),
+            "{}: the field's name, not its code",
+            e.engine
+        );
+        assert!(
+            journal
+                .body
+                .contains(&format!("Действует с {}", shown(earlier)))
+        );
         e.assert_ledger_holds().await;
     }
 }
