@@ -138,6 +138,10 @@ async fn agency_sections_are_edited_by_their_agency_only_through_the_pages() {
         let csrf = csrf_of(&page.body);
         let version = stored(&e, &id).await.version.to_string();
 
+        let week_ago = {
+            let d = time::OffsetDateTime::now_utc().date() - time::Duration::days(7);
+            format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day())
+        };
         // A bad date is named next to its field, in Russian, and nothing is stored.
         let bad = e
             .form(
@@ -183,6 +187,8 @@ async fn agency_sections_are_edited_by_their_agency_only_through_the_pages() {
                     ("version", &version),
                     ("extra.release_date", "2026-10-01"),
                     ("extra.institution", "ИК-11"),
+                    // Seed 000 §20: the agency learnt of it earlier than today.
+                    ("effective_on", &week_ago),
                 ],
             )
             .await;
@@ -194,6 +200,18 @@ async fn agency_sections_are_edited_by_their_agency_only_through_the_pages() {
             ok.body
         );
         let after = stored(&e, &id).await;
+        let history = e
+            .app
+            .store
+            .changes_for("person", after.id)
+            .await
+            .expect("history");
+        assert_eq!(
+            history.last().and_then(|c| c.effective_on.clone()),
+            Some(week_ago.clone()),
+            "{}: the section edit took effect on the day given",
+            e.engine
+        );
         assert_eq!(
             after.data.extra["release_date"], "2026-10-01",
             "{}",
