@@ -1164,20 +1164,7 @@ fn bind_person_update<'q>(
     id: Uuid,
     base_version: i64,
 ) -> AnyQuery<'q> {
-    q.bind(p.role.code())
-        .bind(p.surname.clone())
-        .bind(p.given_name.clone())
-        .bind(p.patronymic.clone())
-        .bind(p.sex.code())
-        .bind(p.birth_date.map(format_date))
-        .bind(p.national_id.clone())
-        .bind(p.citizenship.clone())
-        .bind(p.residence_territory.clone())
-        .bind(p.address.clone())
-        .bind(p.disability.clone())
-        .bind(p.legal_status.clone())
-        .bind(serde_json::to_string(&p.social_payments).unwrap_or_else(|_| "[]".into()))
-        .bind(Value::Object(p.extra.clone()).to_string())
+    bind_person_fields(q, p)
         .bind(p.search_name())
         .bind(now.to_string())
         .bind(actor.to_string())
@@ -1228,6 +1215,25 @@ fn entries_insert_sql(n: usize, first: usize, guarded: bool, after_row_write: bo
         sql.push_str(&format!(") AS entries WHERE {}", conds.join(" AND ")));
     }
     sql
+}
+
+/// A person's data columns, role to extra, in the order both the INSERT and the UPDATE of
+/// persons list them.
+fn bind_person_fields<'q>(q: AnyQuery<'q>, p: &PersonData) -> AnyQuery<'q> {
+    q.bind(p.role.code())
+        .bind(p.surname.clone())
+        .bind(p.given_name.clone())
+        .bind(p.patronymic.clone())
+        .bind(p.sex.code())
+        .bind(p.birth_date.map(format_date))
+        .bind(p.national_id.clone())
+        .bind(p.citizenship.clone())
+        .bind(p.residence_territory.clone())
+        .bind(p.address.clone())
+        .bind(p.disability.clone())
+        .bind(p.legal_status.clone())
+        .bind(serde_json::to_string(&p.social_payments).unwrap_or_else(|_| "[]".into()))
+        .bind(Value::Object(p.extra.clone()).to_string())
 }
 
 /// A unique violation as the duplicate of `what`; other errors as they are.
@@ -1597,23 +1603,7 @@ impl Tx {
             }
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (id, p) in chunk {
-                q = q
-                    .bind(id.to_string())
-                    .bind(1i64)
-                    .bind(p.role.code())
-                    .bind(p.surname.clone())
-                    .bind(p.given_name.clone())
-                    .bind(p.patronymic.clone())
-                    .bind(p.sex.code())
-                    .bind(p.birth_date.map(format_date))
-                    .bind(p.national_id.clone())
-                    .bind(p.citizenship.clone())
-                    .bind(p.residence_territory.clone())
-                    .bind(p.address.clone())
-                    .bind(p.disability.clone())
-                    .bind(p.legal_status.clone())
-                    .bind(serde_json::to_string(&p.social_payments).unwrap_or_else(|_| "[]".into()))
-                    .bind(Value::Object(p.extra.clone()).to_string())
+                q = bind_person_fields(q.bind(id.to_string()).bind(1i64), p)
                     .bind(self.now.clone())
                     .bind(self.actor.clone())
                     .bind(self.now.clone())
