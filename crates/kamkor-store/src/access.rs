@@ -279,10 +279,16 @@ impl Store {
 
     /// The newest change rows with this action (e.g. `denied`), newest first.
     pub async fn changes_by_action(&self, action: &str, limit: i64) -> Result<Vec<ChangeRow>> {
-        let rows = sqlx::query(
+        // Rarer actions are read by their index, the bulk ones from the newest entry back.
+        let indexed = if crate::ledger::BULK_ACTIONS.contains(&action) {
+            String::new()
+        } else {
+            format!("AND {}", crate::ledger::NOT_BULK)
+        };
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT seq, at, actor, request_id, action, entity, entity_id, version, before_json, after_json, effective_on \
-             FROM changes WHERE action = $1 ORDER BY seq DESC LIMIT $2",
-        )
+             FROM changes WHERE action = $1 {indexed} ORDER BY seq DESC LIMIT $2",
+        )))
         .bind(action)
         .bind(limit)
         .fetch_all(&self.pool)

@@ -227,6 +227,13 @@ pub enum LedgerOrder {
     Stored,
 }
 
+/// The actions most entries carry, left out of the index by action (migration 10). A query
+/// for any other action repeats [`NOT_BULK`] so that the database may use that index.
+pub(crate) const BULK_ACTIONS: [&str; 5] = ["view", "search", "list", "update", "create"];
+
+/// The condition of the partial index by action, word for word.
+pub(crate) const NOT_BULK: &str = "action NOT IN ('view', 'search', 'list', 'update', 'create')";
+
 /// How far around a searched period entries are looked at (see
 /// `Store::first_pos_at_or_after`).
 const PERIOD_MARGIN_SECS: i64 = 300;
@@ -616,6 +623,12 @@ impl Store {
                 binds.push(v.clone());
                 conds.push(format!("{col} {op} ${}", binds.len()));
             }
+        }
+        // Rarer actions are indexed (see `BULK_ACTIONS`).
+        if let Some(a) = &f.action
+            && !BULK_ACTIONS.contains(&a.as_str())
+        {
+            conds.push(NOT_BULK.to_string());
         }
         // The period also bounds the positions searched (entries have no index by time).
         if f.from.is_some() || f.until.is_some() {

@@ -67,10 +67,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_ledger_state_index.sql"),
         postgres: include_str!("../migrations/postgres/0009_ledger_state_index.sql"),
     },
+    Migration {
+        version: 10,
+        name: "ledger_action_index",
+        sqlite: include_str!("../migrations/sqlite/0010_ledger_action_index.sql"),
+        postgres: include_str!("../migrations/postgres/0010_ledger_action_index.sql"),
+    },
 ];
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 async fn ensure_table(pool: &AnyPool) -> Result<()> {
     sqlx::raw_sql(

@@ -448,8 +448,9 @@ impl Store {
         let mut from = 0u64;
         loop {
             let rows = sqlx::query(AssertSqlSafe(format!(
-                "SELECT {} FROM changes WHERE action IN ('network_add', 'network_remove') AND pos >= $1 ORDER BY pos LIMIT 2000",
-                crate::ledger::ENTRY_COLS
+                "SELECT {} FROM changes WHERE action IN ('network_add', 'network_remove') AND {} AND pos >= $1 ORDER BY pos LIMIT 2000",
+                crate::ledger::ENTRY_COLS,
+                crate::ledger::NOT_BULK
             )))
             .bind(from as i64)
             .fetch_all(&self.pool)
@@ -500,8 +501,9 @@ impl Store {
         let mut recorded = 0i64;
         loop {
             let rows = sqlx::query(AssertSqlSafe(format!(
-                "SELECT {} FROM changes WHERE action = 'break_glass' AND pos >= $1 ORDER BY pos LIMIT 400",
-                crate::ledger::ENTRY_COLS
+                "SELECT {} FROM changes WHERE action = 'break_glass' AND {} AND pos >= $1 ORDER BY pos LIMIT 400",
+                crate::ledger::ENTRY_COLS,
+                crate::ledger::NOT_BULK
             )))
             .bind(from as i64)
             .fetch_all(&self.pool)
