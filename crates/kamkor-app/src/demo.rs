@@ -282,7 +282,8 @@ const RU_FEMALE: &[&str] = &[
     "Евгения",
     "Кристина",
 ];
-const STREETS: &[&str] = &[
+/// Streets of Kyrgyz towns and villages.
+const KG_STREETS: &[&str] = &[
     "Ленина",
     "Токтогула",
     "Манаса",
@@ -291,8 +292,8 @@ const STREETS: &[&str] = &[
     "Чуй",
     "Жибек Жолу",
     "Ибраимова",
-    "Киевская",
-    "Московская",
+    "Абдрахманова",
+    "Курманжан Датки",
     "Гагарина",
     "Мира",
     "Садовая",
@@ -301,6 +302,34 @@ const STREETS: &[&str] = &[
     "Молодёжная",
     "Центральная",
 ];
+/// Streets of the towns of Khanty-Mansi Yugra.
+const YUGRA_STREETS: &[&str] = &[
+    "Ленина",
+    "Мира",
+    "Энгельса",
+    "Чехова",
+    "Гагарина",
+    "Студенческая",
+    "Комсомольская",
+    "Пионерская",
+    "Набережная",
+    "Нефтяников",
+    "Геологов",
+    "Механизаторов",
+    "Югорская",
+    "Сургутская",
+    "Дружбы Народов",
+    "Рознина",
+];
+
+/// Street names for the profile's addresses.
+fn streets(p: &Profile) -> &'static [&'static str] {
+    if p.meta.subject == "child" {
+        KG_STREETS
+    } else {
+        YUGRA_STREETS
+    }
+}
 
 /// Russian-style patronymic from a father's given name (Айбек → Айбекович / Айбековна).
 pub fn patronymic(father: &str, sex: Sex) -> String {
@@ -689,7 +718,7 @@ pub async fn generate(
             let family_surname = *rng.pick(surnames);
             let father_name = *rng.pick(males);
             let mother_name = *rng.pick(females);
-            let address = format!("ул. {}, д. {}", rng.pick(STREETS), 1 + rng.below(120));
+            let address = format!("ул. {}, д. {}", rng.pick(streets(&p)), 1 + rng.below(120));
             let mut nid = |rng: &mut Rng, sex: Sex, birth: Date| -> Option<String> {
                 match kind {
                     NationalIdKind::KgPin => {
@@ -974,12 +1003,16 @@ fn pick_status(rng: &mut Rng, c: &Codes, father: bool) -> String {
 }
 
 /// A plausible value for a free-text field, by what its code says it holds.
-fn demo_text(rng: &mut Rng, f: &kamkor_domain::profile::FieldDef) -> Option<String> {
+fn demo_text(
+    rng: &mut Rng,
+    streets: &[&str],
+    f: &kamkor_domain::profile::FieldDef,
+) -> Option<String> {
     let code = f.code.as_str();
     if code.contains("address") {
         Some(format!(
             "ул. {}, д. {}, кв. {}",
-            rng.pick(STREETS),
+            rng.pick(streets),
             1 + rng.below(90),
             1 + rng.below(60)
         ))
@@ -1006,7 +1039,7 @@ fn fill_extra(
             continue;
         }
         let v = match f.kind {
-            FieldType::Text => match demo_text(rng, f) {
+            FieldType::Text => match demo_text(rng, streets(p), f) {
                 Some(t) => Value::String(t),
                 None => continue,
             },
@@ -1061,6 +1094,22 @@ mod tests {
         assert_eq!(patronymic("Игорь", Sex::Female), "Игоревна");
         assert_eq!(surname_for("Асанов", Sex::Female), "Асанова");
         assert_eq!(surname_for("Асанов", Sex::Male), "Асанов");
+    }
+
+    #[test]
+    fn demo_addresses_use_the_profiles_own_streets() {
+        assert_eq!(streets(&profile("tzhs-kg")), KG_STREETS);
+        let yugra = streets(&profile("reentry-yugra"));
+        assert_eq!(yugra, YUGRA_STREETS);
+        for kyrgyz in [
+            "Токтогула",
+            "Манаса",
+            "Чуй",
+            "Жибек Жолу",
+            "Курманжан Датки",
+        ] {
+            assert!(!yugra.contains(&kyrgyz), "{kyrgyz}");
+        }
     }
 
     #[test]
