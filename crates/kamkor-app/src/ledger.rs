@@ -383,6 +383,13 @@ pub async fn verify_ledger(
             }
         }
         if done {
+            // Rows the stored order did not reach (numbered out of the way) are looked for
+            // by position.
+            if !by_position && store.ledger_size().await.map_err(db)? != f.size() {
+                by_position = true;
+                stream = store.stream_ledger(f.size(), LedgerOrder::Position);
+                continue;
+            }
             break;
         }
     }

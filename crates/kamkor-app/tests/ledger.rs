@@ -560,3 +560,26 @@ async fn entries_with_any_text_read_back_byte_for_byte() {
             .unwrap_or_else(|p| panic!("{}: {p}", e.name));
     }
 }
+
+/// A row planted with a number that sorts before every real one (so a reader in stored order
+/// would pass over it) is still found, by position.
+#[tokio::test]
+async fn an_entry_planted_out_of_the_stored_order_is_named() {
+    for e in envs().await {
+        history(&e).await;
+        let size = e.app.store.ledger_size().await.expect("size");
+        e.app
+            .store
+            .execute_unchecked(&format!(
+                "INSERT INTO changes (seq, at, actor, action, entity, entity_id, version, pos, leaf_hash) \
+                 VALUES (-5, '2026-01-01T00:00:00.000Z', 'intruder', 'view', 'person', 'x', 0, {}, '00')",
+                size + 5
+            ))
+            .await
+            .expect("plant");
+        match verify(&e).await {
+            Err(LedgerProblem::EntryMissing { pos }) => assert_eq!(pos, size, "{}", e.name),
+            other => panic!("{}: {other:?}", e.name),
+        }
+    }
+}

@@ -187,7 +187,13 @@ fn packed_entries_sql(engine: crate::Engine) -> String {
         .split(", ")
         .map(|c| {
             let t = format!("CAST({c} AS TEXT)");
-            format!("COALESCE(CAST(octet_length({t}) AS TEXT) || ':' || {t}, '-')")
+            // Lengths in UTF-8 bytes, as the client receives the text, whatever the
+            // server's own encoding.
+            let len = match engine {
+                crate::Engine::Sqlite => format!("octet_length({t})"),
+                crate::Engine::Postgres => format!("octet_length(convert_to({t}, 'UTF8'))"),
+            };
+            format!("COALESCE(CAST({len} AS TEXT) || ':' || {t}, '-')")
         })
         .collect();
     let packed = packed.join(" || ");
@@ -259,6 +265,10 @@ fn read_sqlite_ledger(
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     let sql = match order {
         // In row order the table is read front to back without a lookup per entry.
+        // From the start every row is read, whatever its numbers say.
+        LedgerOrder::Stored if from == 0 => {
+            format!("SELECT {ENTRY_COLS} FROM changes WHERE ?1 = 0 ORDER BY seq")
+        }
         LedgerOrder::Stored => format!(
             "SELECT {ENTRY_COLS} FROM changes WHERE seq >= \
              COALESCE((SELECT seq FROM changes WHERE pos = ?1), 0) ORDER BY seq"
@@ -582,8 +592,10 @@ impl Store {
     /// one SQLite file or a clock set back — hence the margin around a searched period,
     /// inside which the exact times are compared.
     async fn first_pos_at_or_after(&self, t: &str, shift_secs: i64) -> Result<i64> {
-        let t = match crate::parse_ts(t) {
-            Some(x) => crate::ts(x + time::Duration::seconds(shift_secs)),
+        let t = match crate::parse_ts(t)
+            .and_then(|x| x.checked_add(time::Duration::seconds(shift_secs)))
+        {
+            Some(x) => crate::ts(x),
             None => t.to_string(),
         };
         let (mut lo, mut hi) = (0i64, self.ledger_size().await? as i64);

@@ -1236,10 +1236,17 @@ fn bind_person_fields<'q>(q: AnyQuery<'q>, p: &PersonData) -> AnyQuery<'q> {
         .bind(Value::Object(p.extra.clone()).to_string())
 }
 
-/// A unique violation as the duplicate of `what`; other errors as they are.
+/// A unique violation of the index on `what` as its duplicate; other errors as they are
+/// (the statement also wrote a ledger entry, whose own violations must not pass for it).
 fn dup_store(e: StoreError, what: &'static str) -> StoreError {
     match e {
-        StoreError::Db(e) => dup(e, what),
+        StoreError::Db(sqlx::Error::Database(db))
+            if db.is_unique_violation()
+                && (db.constraint().is_some_and(|c| c.contains(what))
+                    || db.message().contains(what)) =>
+        {
+            StoreError::Duplicate(what)
+        }
         e => e,
     }
 }

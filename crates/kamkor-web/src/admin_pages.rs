@@ -1044,13 +1044,38 @@ fn history_table(
     rows: &[ChangeRow],
     actors: &std::collections::HashMap<String, String>,
 ) -> Markup {
+    // Entries hold the fields that changed: the reason a suspension or revocation carried is
+    // the record's reason as the entries up to it leave it (a second one with the same
+    // reason does not repeat it).
+    let mut state = serde_json::Map::new();
+    let reasons: Vec<Option<String>> = rows
+        .iter()
+        .map(|c| {
+            if let Some(serde_json::Value::Object(b)) = &c.before {
+                for k in b.keys() {
+                    if c.after.as_ref().is_none_or(|a| a.get(k).is_none()) {
+                        state.remove(k);
+                    }
+                }
+            }
+            if let Some(serde_json::Value::Object(a)) = &c.after {
+                for (k, v) in a {
+                    state.insert(k.clone(), v.clone());
+                }
+            }
+            state
+                .get("status_reason")
+                .and_then(|v| v.as_str())
+                .filter(|_| matches!(c.action.as_str(), "suspend" | "revoke"))
+                .map(str::to_string)
+        })
+        .collect();
     html! {
         @if rows.is_empty() { p { (t(L, "history_none")) } } @else {
             table.history {
                 thead { tr { th { (t(L, "col_when")) } th { (t(L, "col_who")) } th { (t(L, "col_what")) } } }
                 tbody {
-                    @for c in rows.iter().rev() {
-                        @let reason = c.after.as_ref().and_then(|a| a.get("status_reason")).and_then(|v| v.as_str()).filter(|_| matches!(c.action.as_str(), "suspend" | "revoke"));
+                    @for (c, reason) in rows.iter().zip(&reasons).rev() {
                         tr {
                             td { (display_ts(pr, &c.at)) }
                             td { (actor_name(actors, &c.actor)) }

@@ -530,3 +530,52 @@ async fn the_list_of_users_is_paged() {
         e.assert_ledger_holds().await;
     }
 }
+
+/// Entries hold the fields that changed; a revocation with the same reason as the suspension
+/// before it still shows its reason in the account's history.
+#[tokio::test]
+async fn each_suspension_and_revocation_shows_its_reason() {
+    for e in common::envs("tzhs-kg").await {
+        let (admin, csrf) = admin_session(&e, "admin1", Some(ROOT)).await;
+        e.user("worker", &[Role::Specialist], Some(BISHKEK)).await;
+        let mut card_path = String::new();
+        for action in ["suspend", "revoke"] {
+            let u = e.app.store.user_by_login("worker").await.unwrap().unwrap();
+            let path = format!("/admin/users/{}/change", u.id);
+            let version = u.version.to_string();
+            let r = e
+                .form(
+                    &path,
+                    Some(&admin),
+                    &[
+                        ("_csrf", &csrf),
+                        ("version", &version),
+                        ("action", action),
+                        ("reason", "Служебная проверка"),
+                    ],
+                )
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::SEE_OTHER,
+                "{}: {action}: {}",
+                e.engine,
+                r.body
+            );
+            card_path = r.location();
+        }
+        let card = e.page(&card_path, &admin).await;
+        let history = card
+            .body
+            .split("<table class=\"history\"")
+            .nth(1)
+            .unwrap_or_default();
+        assert_eq!(
+            history.matches(": Служебная проверка").count(),
+            2,
+            "{}: both entries name the reason",
+            e.engine
+        );
+        e.assert_ledger_holds().await;
+    }
+}
