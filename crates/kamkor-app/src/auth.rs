@@ -197,7 +197,6 @@ impl App {
     /// The same answer for an unknown login and a wrong password, and a hash computed either
     /// way, so that logins cannot be probed; nothing about the account is said before the
     /// password is right.
-    /// Log in with a password (and a second-factor code when the account has one).
     pub async fn login(
         &self,
         login: &str,

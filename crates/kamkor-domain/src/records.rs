@@ -1102,6 +1102,71 @@ pub struct FieldChange {
 
 /// Fields that differ between two JSON objects (nested `extra` flattened as `extra.code`).
 /// The history view and the conflict report both show this.
+/// What a ledger entry keeps of a change (issue 4 item 1: "before / after of the fields that
+/// changed"): when both states are objects, only the top-level fields whose values differ —
+/// a field dropped from the record appears in `before` alone, a new one in `after` alone.
+/// Otherwise (creations, events, whole values) the states as given. [`fold_change`] undoes it.
+pub fn changed_fields(
+    before: Option<&Value>,
+    after: Option<&Value>,
+) -> (Option<Value>, Option<Value>) {
+    match (before, after) {
+        (Some(Value::Object(b)), Some(Value::Object(a))) => {
+            let was: Map<String, Value> = b
+                .iter()
+                .filter(|(k, v)| a.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let now: Map<String, Value> = a
+                .iter()
+                .filter(|(k, v)| b.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            (Some(Value::Object(was)), Some(Value::Object(now)))
+        }
+        _ => (before.cloned(), after.cloned()),
+    }
+}
+
+/// Fold one recorded change into a record's state; `false` when the change does not continue
+/// from it.
+///
+/// A change without `before` (a creation, a value set whole) gives the state outright. One
+/// with a `before` object holds the fields that changed ([`changed_fields`]; entries of
+/// earlier versions hold whole states, which fold the same way): each field in `before` must
+/// be what the state holds, then `after`'s fields are set and the fields only in `before`
+/// dropped.
+pub fn fold_change(state: &mut Value, before: Option<Value>, after: Option<Value>) -> bool {
+    let after = after.unwrap_or(Value::Null);
+    let Some(before) = before else {
+        *state = after;
+        return true;
+    };
+    match (before, after, &mut *state) {
+        (Value::Object(b), Value::Object(a), Value::Object(s)) => {
+            if b.iter().any(|(k, v)| s.get(k) != Some(v)) {
+                return false;
+            }
+            for k in b.keys() {
+                if !a.contains_key(k) {
+                    s.remove(k);
+                }
+            }
+            for (k, v) in a {
+                s.insert(k, v);
+            }
+            true
+        }
+        (b, a, s) => {
+            if b != *s {
+                return false;
+            }
+            *s = a;
+            true
+        }
+    }
+}
+
 pub fn diff(before: &Value, after: &Value) -> Vec<FieldChange> {
     let mut out = Vec::new();
     diff_into("", before, after, &mut out);
@@ -1140,6 +1205,31 @@ fn diff_into(prefix: &str, before: &Value, after: &Value, out: &mut Vec<FieldCha
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn changed_fields_fold_back_into_the_next_state() {
+        use serde_json::json;
+        let was = json!({"a": 1, "b": "x", "gone": true, "same": [1]});
+        let now = json!({"a": 2, "b": "x", "new": null, "same": [1]});
+        let (before, after) = super::changed_fields(Some(&was), Some(&now));
+        assert_eq!(before, Some(json!({"a": 1, "gone": true})));
+        assert_eq!(after, Some(json!({"a": 2, "new": null})));
+        let mut state = was.clone();
+        assert!(super::fold_change(
+            &mut state,
+            before.clone(),
+            after.clone()
+        ));
+        assert_eq!(state, now);
+        // A change that does not start from the state is refused.
+        let mut other = json!({"a": 5, "gone": true});
+        assert!(!super::fold_change(&mut other, before, after));
+        // Whole states (entries of earlier versions) fold alike; creations set the state.
+        let mut state = json!(null);
+        assert!(super::fold_change(&mut state, None, Some(was.clone())));
+        assert!(super::fold_change(&mut state, Some(was), Some(now.clone())));
+        assert_eq!(state, now);
+    }
+
     #[test]
     fn effective_dates_are_today_or_before() {
         let today = time::macros::date!(2026 - 11 - 25);

@@ -60,20 +60,21 @@ fn encode(e: &EntryFields, mut sink: impl FnMut(&[u8])) {
     ] {
         match field {
             None => sink(&[0]),
-            Some(s) => {
-                sink(&[1]);
-                sink(&(s.len() as u64).to_be_bytes());
-                sink(s.as_bytes());
-            }
+            Some(s) => encode_text(&mut sink, s),
         }
     }
     // A trailing field: the encoding without it is a complete entry, with it a longer one,
     // so the two never coincide.
     if let Some(s) = e.effective_on {
-        sink(&[1]);
-        sink(&(s.len() as u64).to_be_bytes());
-        sink(s.as_bytes());
+        encode_text(&mut sink, s);
     }
+}
+
+/// A present text: marked present, then length-prefixed.
+fn encode_text(sink: &mut impl FnMut(&[u8]), s: &str) {
+    sink(&[1]);
+    sink(&(s.len() as u64).to_be_bytes());
+    sink(s.as_bytes());
 }
 
 #[cfg(test)]

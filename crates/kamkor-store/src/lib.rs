@@ -1265,36 +1265,17 @@ struct PreparedEntry<'a> {
 /// Rows per multi-row INSERT: well under both engines' parameter limits.
 const CHUNK: usize = 200;
 
-/// What an entry stores of a change (issue 4 item 1: "before / after of the fields that
-/// changed"): when both states are objects, only the top-level fields whose values differ —
-/// a field dropped from the record appears in `before` alone, a new one in `after` alone.
-/// Otherwise (creations, events, whole values) the states as given. Replay folds these back
-/// into the record's state (`replay::apply`).
+/// The texts an entry stores of a change: the fields that changed
+/// ([`kamkor_domain::records::changed_fields`]; replay folds them back).
 fn changed_fields(
     before: Option<&Value>,
     after: Option<&Value>,
 ) -> (Option<String>, Option<String>) {
-    match (before, after) {
-        (Some(Value::Object(b)), Some(Value::Object(a))) => {
-            let mut was = serde_json::Map::new();
-            let mut now = serde_json::Map::new();
-            for (k, v) in b {
-                if a.get(k) != Some(v) {
-                    was.insert(k.clone(), v.clone());
-                }
-            }
-            for (k, v) in a {
-                if b.get(k) != Some(v) {
-                    now.insert(k.clone(), v.clone());
-                }
-            }
-            (
-                Some(Value::Object(was).to_string()),
-                Some(Value::Object(now).to_string()),
-            )
-        }
-        _ => (before.map(Value::to_string), after.map(Value::to_string)),
-    }
+    let (before, after) = kamkor_domain::records::changed_fields(before, after);
+    (
+        before.as_ref().map(Value::to_string),
+        after.as_ref().map(Value::to_string),
+    )
 }
 
 fn person_json(p: &PersonData) -> Value {

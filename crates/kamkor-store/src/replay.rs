@@ -71,42 +71,10 @@ struct Told {
     state: Value,
 }
 
-/// Fold one entry into a record's state; `false` when the entry does not continue from it.
-///
-/// An entry without `before` (a creation, a value set whole) gives the state outright. An
-/// entry with a `before` object holds the fields that changed (`changed_fields` in the store;
-/// entries of earlier versions hold whole states, which fold the same way): each field in
-/// `before` must be what the state holds, then `after`'s fields are set and the fields only
-/// in `before` dropped.
+/// Fold one entry into a record's state ([`kamkor_domain::records::fold_change`]); `false`
+/// when the entry does not continue from it.
 fn apply(state: &mut Value, e: &LedgerEntry) -> bool {
-    let after = parse(&e.after).unwrap_or(Value::Null);
-    let Some(before) = parse(&e.before) else {
-        *state = after;
-        return true;
-    };
-    match (before, after, &mut *state) {
-        (Value::Object(b), Value::Object(a), Value::Object(s)) => {
-            if b.iter().any(|(k, v)| s.get(k) != Some(v)) {
-                return false;
-            }
-            for k in b.keys() {
-                if !a.contains_key(k) {
-                    s.remove(k);
-                }
-            }
-            for (k, v) in a {
-                s.insert(k, v);
-            }
-            true
-        }
-        (b, a, s) => {
-            if b != *s {
-                return false;
-            }
-            *s = a;
-            true
-        }
-    }
+    kamkor_domain::records::fold_change(state, parse(&e.before), parse(&e.after))
 }
 
 /// A record as stored, in the ledger's shape, with the columns derived from the entries.

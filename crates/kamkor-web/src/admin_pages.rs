@@ -1047,21 +1047,13 @@ fn history_table(
     // Entries hold the fields that changed: the reason a suspension or revocation carried is
     // the record's reason as the entries up to it leave it (a second one with the same
     // reason does not repeat it).
-    let mut state = serde_json::Map::new();
+    let mut state = serde_json::Value::Null;
     let reasons: Vec<Option<String>> = rows
         .iter()
         .map(|c| {
-            if let Some(serde_json::Value::Object(b)) = &c.before {
-                for k in b.keys() {
-                    if c.after.as_ref().is_none_or(|a| a.get(k).is_none()) {
-                        state.remove(k);
-                    }
-                }
-            }
-            if let Some(serde_json::Value::Object(a)) = &c.after {
-                for (k, v) in a {
-                    state.insert(k.clone(), v.clone());
-                }
+            // Changes of state only; events carry no part of the record.
+            if c.version > 0 {
+                kamkor_domain::records::fold_change(&mut state, c.before.clone(), c.after.clone());
             }
             state
                 .get("status_reason")
