@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 pub mod accounts;
 pub mod auth;
+pub mod casework;
 pub mod demo;
 pub mod ledger;
 pub mod totp;
@@ -193,6 +194,8 @@ pub struct FamilyCard {
 #[derive(Debug, Clone)]
 pub struct CaseCard {
     pub case: CaseRow,
+    /// Circumstances, assessments, activities, plan versions and visits (issue 5).
+    pub records: Vec<kamkor_store::casework::CaseRecordRow>,
     pub subject_person: Option<PersonRow>,
     pub subject_family: Option<FamilyRow>,
     pub responsible_user: Option<UserRow>,
@@ -678,7 +681,7 @@ impl App {
         });
         hidden += h;
         let (cases, h) = self.keep_in_scope(ctx, self.store.cases_of_subject(id).await?, |c| {
-            Some(c.data.identification_territory.clone())
+            Some(c.territory.clone())
         });
         hidden += h;
         let history = self.store.changes_for("person", id).await?;
@@ -721,7 +724,7 @@ impl App {
             f.data.territory.clone()
         });
         let (cases, _) = self.keep_in_scope(ctx, self.store.cases_of_subject(id).await?, |c| {
-            Some(c.data.identification_territory.clone())
+            Some(c.territory.clone())
         });
         let out = serde_json::json!({
             "exported_at": ts(ctx.now),
@@ -1523,7 +1526,7 @@ impl App {
             });
         hidden += h;
         let (cases, h) = self.keep_in_scope(ctx, self.store.cases_of_subject(id).await?, |c| {
-            Some(c.data.identification_territory.clone())
+            Some(c.territory.clone())
         });
         hidden += h;
         self.record_seen(
@@ -1665,13 +1668,7 @@ impl App {
         let Some(case) = self.store.case(id).await? else {
             return Err(self.missing(ctx, Action::ReadRecord, ("case", &sid)).await);
         };
-        self.check(
-            ctx,
-            Action::ReadRecord,
-            Some(Some(&case.data.identification_territory)),
-            ("case", &sid),
-        )
-        .await?;
+        self.check_case(ctx, Action::ReadRecord, &case).await?;
         let (subject_person, subject_family) = match case.data.subject_kind {
             SubjectKind::Family => (None, self.store.family(case.data.subject_id).await?),
             _ => (self.store.person(case.data.subject_id).await?, None),
@@ -1699,9 +1696,11 @@ impl App {
             serde_json::json!({}),
         )
         .await?;
-        let history = self.store.changes_for("case", id).await?;
+        let history = self.store.changes_for_case(id).await?;
         let actors = self.actor_names(&history).await?;
+        let records = self.store.case_records(id, None).await?;
         Ok(CaseCard {
+            records,
             case,
             subject_person,
             subject_family,

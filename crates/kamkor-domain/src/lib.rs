@@ -2,10 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod casework;
 pub mod identifiers;
 pub mod policy;
 pub mod profile;
 pub mod records;
+pub mod rules;
 
 /// Sex as recorded in civil registration (seed 000 §18: "пол").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

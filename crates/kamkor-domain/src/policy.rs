@@ -118,6 +118,16 @@ pub enum Action {
     /// See who viewed, found or exported one record of one's territory (supervisors; for
     /// checking the workers and for the data subject's right of access, seed 000 §28).
     ReadRecordViews,
+    /// Carry a case through its lifecycle and record its work: stage steps, circumstances,
+    /// assessments, activities, visits, transfers (issue 5).
+    WorkCase,
+    /// Approve a version of a case's plan (issue 5 item 4).
+    ApprovePlan,
+    /// Close a case with its outcome (REFERENCE A.3 S7).
+    CloseCase,
+    /// Record the progress of a plan activity; an agency specialist may, for activities their
+    /// agency kind answers for (seed 004 §3.1, §11).
+    RecordActivity,
 }
 
 impl Action {
@@ -145,6 +155,10 @@ impl Action {
             Action::ManageClassifiers => "manage_classifiers",
             Action::ReadLedger => "read_ledger",
             Action::ReadRecordViews => "read_record_views",
+            Action::WorkCase => "work_case",
+            Action::ApprovePlan => "approve_plan",
+            Action::CloseCase => "close_case",
+            Action::RecordActivity => "record_activity",
         }
     }
     pub fn parse_service(s: &str) -> Option<Action> {
@@ -320,6 +334,11 @@ fn decide_role(actor: &Actor, role: Role, action: Action, target: &Target) -> De
         Action::ManageClassifiers => matches!(role, Role::Administrator | Role::Operator),
         Action::ReadLedger => matches!(role, Role::Auditor | Role::Administrator),
         Action::ReadRecordViews => role == Role::Supervisor,
+        Action::WorkCase => writes_records(role),
+        // The supervisor approves plans and closes cases (the four-eyes rule of case
+        // management: the worker proposes, the supervisor decides).
+        Action::ApprovePlan | Action::CloseCase => role == Role::Supervisor,
+        Action::RecordActivity => writes_records(role) || role == Role::AgencySpecialist,
     };
     if !role_ok {
         return Deny(DenyReason::RoleForbids);
@@ -342,6 +361,13 @@ fn decide_role(actor: &Actor, role: Role, action: Action, target: &Target) -> De
     // "Access", seed 004 §11).
     if action == Action::EditSection
         && !target.section_owners.is_empty()
+        && !target.section_owners.iter().any(|o| o == &actor.org_kind)
+    {
+        return Deny(DenyReason::SectionNotOwned);
+    }
+    // An agency specialist records only the activities their agency kind answers for.
+    if action == Action::RecordActivity
+        && role == Role::AgencySpecialist
         && !target.section_owners.iter().any(|o| o == &actor.org_kind)
     {
         return Deny(DenyReason::SectionNotOwned);
@@ -418,6 +444,16 @@ mod tests {
             (Auditor, ReadLedger, true),
             (Administrator, ManageUsers, true),
             (Administrator, CreateRecord, false),
+            (Specialist, WorkCase, true),
+            (Specialist, ApprovePlan, false),
+            (Specialist, CloseCase, false),
+            (Supervisor, ApprovePlan, true),
+            (Supervisor, CloseCase, true),
+            (Specialist, RecordActivity, true),
+            (TerritorialViewer, WorkCase, false),
+            (CentralViewer, RecordActivity, false),
+            (AgencySpecialist, WorkCase, false),
+            (Auditor, WorkCase, false),
             (Administrator, ReadRecord, false),
             (Specialist, ExportRecord, true),
             (TerritorialViewer, ExportRecord, true),
@@ -459,6 +495,48 @@ mod tests {
         );
         assert_eq!(
             decide(&a, Action::CreateRecord, &Target::in_scope(false), NOW),
+            Decision::Deny(DenyReason::OutOfScope)
+        );
+    }
+
+    #[test]
+    fn access_matrix_agency_records_only_its_own_activities() {
+        let mut a = actor(Role::AgencySpecialist);
+        a.org_kind = "dtz".into();
+        let mine = Target {
+            within_scope: Some(true),
+            section_owners: vec!["dtz".into()],
+            ..Target::default()
+        };
+        let theirs = Target {
+            within_scope: Some(true),
+            section_owners: vec!["mvd".into()],
+            ..Target::default()
+        };
+        assert_eq!(
+            decide(&a, Action::RecordActivity, &mine, NOW),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(&a, Action::RecordActivity, &theirs, NOW),
+            Decision::Deny(DenyReason::SectionNotOwned)
+        );
+        // The case's own workers record any activity of their cases.
+        assert_eq!(
+            decide(
+                &actor(Role::Specialist),
+                Action::RecordActivity,
+                &theirs,
+                NOW
+            ),
+            Decision::Allow
+        );
+        let outside = Target {
+            within_scope: Some(false),
+            ..mine
+        };
+        assert_eq!(
+            decide(&a, Action::RecordActivity, &outside, NOW),
             Decision::Deny(DenyReason::OutOfScope)
         );
     }

@@ -10,15 +10,19 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use time::Date;
 
+use crate::casework::Casework;
 use crate::identifiers::{NationalIdKind, OrgInnKind};
+use crate::records::CaseStatus;
+use crate::rules::{RuleSet, parse_rules};
 
 /// The files a profile folder holds, in load order.
-pub const PROFILE_FILES: [&str; 5] = [
+pub const PROFILE_FILES: [&str; 6] = [
     "profile.toml",
     "territories.toml",
     "organisations.toml",
     "classifiers.toml",
     "forms.toml",
+    "plan_rules.toml",
 ];
 
 /// A label in several languages. Russian is required; Kyrgyz and English where known.
@@ -240,7 +244,8 @@ pub struct SectionDef {
     pub code: String,
     pub label: Label,
     /// Organisation kinds that may edit this section (seed 004 §11); everyone else with read
-    /// access sees it read-only.
+    /// access sees it read-only. Empty: whoever may edit the record.
+    #[serde(default)]
     pub owners: Vec<String>,
     #[serde(default)]
     pub field: Vec<FieldDef>,
@@ -251,8 +256,12 @@ pub struct SectionDef {
 pub struct FormDef {
     pub code: String,
     pub label: Label,
-    /// What the form describes: `person`, `family` or `case`.
+    /// What the form describes: `person`, `family`, `case` or `assessment`.
     pub applies_to: String,
+    /// For an assessment: the stage it belongs to (`initial_assessment` or
+    /// `comprehensive_assessment`).
+    #[serde(default)]
+    pub stage: Option<String>,
     #[serde(default)]
     pub version: u32,
     pub section: Vec<SectionDef>,
@@ -277,6 +286,7 @@ struct FormsFile {
 #[serde(deny_unknown_fields)]
 struct ProfileFile {
     profile: ProfileMeta,
+    casework: Casework,
 }
 
 /// A loaded, validated profile.
@@ -288,6 +298,10 @@ pub struct Profile {
     pub agencies: Vec<Agency>,
     pub classifiers: Vec<Classifier>,
     pub forms: Vec<FormDef>,
+    /// Case-work settings: circumstances, outcomes, stage deadlines (issue 5).
+    pub casework: Casework,
+    /// Plan rules (`plan_rules.toml`; seed 000 §22, seed 004 §3.1).
+    pub rules: RuleSet,
     territory_index: HashMap<String, usize>,
 }
 
@@ -366,9 +380,19 @@ impl Profile {
             agencies: of.agency,
             classifiers: cf.classifier,
             forms: ff.form,
+            casework: pf.casework,
+            rules: RuleSet::default(),
             territory_index: HashMap::new(),
         };
         profile.validate(dir)?;
+        profile.validate_casework(dir)?;
+        let rules_file = path("plan_rules.toml");
+        profile.rules = parse_rules(
+            get("plan_rules.toml")?,
+            &profile,
+            &profile.casework.circumstance_classifier,
+        )
+        .map_err(|e| err(&rules_file, e.key, e.problem))?;
         profile.territory_index = profile
             .territories
             .iter()
@@ -634,18 +658,23 @@ impl Profile {
                     format!("duplicate form {}", form.code),
                 ));
             }
-            if !matches!(form.applies_to.as_str(), "person" | "family" | "case") {
+            if !matches!(
+                form.applies_to.as_str(),
+                "person" | "family" | "case" | "assessment"
+            ) {
                 return Err(err(
                     &f,
                     format!("{key}.applies_to"),
-                    "must be person, family or case",
+                    "must be person, family, case or assessment",
                 ));
             }
             let mut fields = HashSet::new();
             for (j, s) in form.section.iter().enumerate() {
                 let skey = format!("{key}.section[{j}]");
                 check_label(&f, &format!("{skey}.label"), &s.label)?;
-                if s.owners.is_empty() {
+                // Record sections name their owners (seed 004 §11); an assessment is filled by
+                // whoever works the case.
+                if s.owners.is_empty() && form.applies_to != "assessment" {
                     return Err(err(
                         &f,
                         format!("{skey}.owners"),
@@ -714,6 +743,74 @@ impl Profile {
             }
         }
         Ok(())
+    }
+
+    fn validate_casework(&self, dir: &str) -> Result<(), ProfileError> {
+        let f = format!("{dir}/profile.toml");
+        let cw = &self.casework;
+        for (key, cls) in [
+            (
+                "casework.circumstance_classifier",
+                &cw.circumstance_classifier,
+            ),
+            ("casework.outcome_classifier", &cw.outcome_classifier),
+        ] {
+            if self.classifier(cls).is_none() {
+                return Err(err(&f, key, format!("unknown classifier {cls:?}")));
+            }
+        }
+        if !(1..=366).contains(&cw.monitoring_every_days) {
+            return Err(err(
+                &f,
+                "casework.monitoring_every_days",
+                "must be between 1 and 366",
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, s) in cw.stage.iter().enumerate() {
+            let key = format!("casework.stage[{i}]");
+            match CaseStatus::parse(&s.status) {
+                None | Some(CaseStatus::Closed) => {
+                    return Err(err(
+                        &f,
+                        format!("{key}.status"),
+                        format!("{:?} is not a stage with a deadline", s.status),
+                    ));
+                }
+                Some(_) if !seen.insert(s.status.clone()) => {
+                    return Err(err(
+                        &f,
+                        format!("{key}.status"),
+                        "this stage is listed twice",
+                    ));
+                }
+                Some(_) => {}
+            }
+            if s.days > 3650 {
+                return Err(err(&f, format!("{key}.days"), "must be between 0 and 3650"));
+            }
+        }
+        let ff = format!("{dir}/forms.toml");
+        for form in self.forms.iter().filter(|x| x.applies_to == "assessment") {
+            if !matches!(
+                form.stage.as_deref(),
+                Some("initial_assessment" | "comprehensive_assessment")
+            ) {
+                return Err(err(
+                    &ff,
+                    format!("form[{}].stage", form.code),
+                    "an assessment form names its stage: initial_assessment or comprehensive_assessment",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Assessment forms of a stage.
+    pub fn assessment_forms(&self, stage: &str) -> impl Iterator<Item = &FormDef> {
+        self.forms
+            .iter()
+            .filter(move |f| f.applies_to == "assessment" && f.stage.as_deref() == Some(stage))
     }
 
     pub fn national_id_kind(&self) -> NationalIdKind {

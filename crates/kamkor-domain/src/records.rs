@@ -1069,6 +1069,38 @@ pub fn validate_case(
     }
 }
 
+/// Where a case stands beyond its status (issue 5 item 1): what a side state returns to, how
+/// the case closed, the agreement behind a suspension (seed 000 §20), a waiting transfer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CaseWork {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume_to: Option<CaseStatus>,
+    /// Outcome code (the profile's outcome classifier) of a closed case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_on: Option<String>,
+    /// Why the last side step was taken (suspension, transfer, declined transfer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Seed 000 §20: with whom at the territorial body the suspension was agreed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agreed_with: Option<String>,
+    /// The organisation a transfer goes to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer_org: Option<String>,
+    /// When the plan became active for the first time (monitoring counts from it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_active_since: Option<String>,
+}
+
+impl CaseWork {
+    pub fn is_empty(&self) -> bool {
+        *self == CaseWork::default()
+    }
+}
+
 /// Default name of a household from a member's surname: "Семья Асановых" for the common
 /// -ов/-ев/-ин surnames (and their feminine forms), "Семья Ким" otherwise.
 pub fn family_name(surname: &str) -> String {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use kamkor_domain::Sex;
 use kamkor_domain::records::{
-    CaseData, CaseStatus, FamilyData, PersonData, PersonRole, RelationData, SubjectKind,
+    CaseData, CaseStatus, CaseWork, FamilyData, PersonData, PersonRole, RelationData, SubjectKind,
     format_date, parse_date,
 };
 use serde_json::{Map, Value};
@@ -22,6 +22,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
 mod access;
+pub mod casework;
 mod ledger;
 mod migrations;
 mod replay;
@@ -563,9 +564,10 @@ impl Store {
                 binds.push(t.clone());
                 ps.push(format!("${}", binds.len()));
             }
+            // The serving territory; a case waiting for transfer is also listed where it goes.
+            let list = ps.join(",");
             sql.push_str(&format!(
-                " AND identification_territory IN ({})",
-                ps.join(",")
+                " AND (territory IN ({list}) OR transfer_territory IN ({list}))"
             ));
         }
         sql.push_str(&format!(
@@ -596,10 +598,7 @@ impl Store {
                     format!("${}", binds.len())
                 })
                 .collect();
-            sql.push_str(&format!(
-                " WHERE identification_territory IN ({})",
-                ps.join(",")
-            ));
+            sql.push_str(&format!(" WHERE territory IN ({})", ps.join(",")));
         }
         sql.push_str(" GROUP BY status");
         let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -892,6 +891,13 @@ pub struct CaseRow {
     pub status: CaseStatus,
     pub data: CaseData,
     pub responsible_user: Option<String>,
+    /// The territory serving the case: the place of identification until a transfer.
+    pub territory: String,
+    /// The day the case entered its status.
+    pub status_since: Option<Date>,
+    /// The territory a waiting transfer goes to.
+    pub transfer_territory: Option<String>,
+    pub work: CaseWork,
     pub created_at: String,
     pub created_by: String,
     pub updated_at: String,
@@ -959,7 +965,7 @@ pub struct SessionRow {
 
 const PERSON_COLS: &str = "id, version, role, surname, given_name, patronymic, sex, birth_date, national_id, citizenship, residence_territory, address, disability, legal_status, social_payments, extra, created_at, created_by, updated_at, updated_by";
 const FAMILY_COLS: &str = "id, version, name, territory, address, extra, created_at, updated_at";
-const CASE_COLS: &str = "id, version, number, subject_kind, subject_id, status, identified_on, identification_territory, identification_place, identification_place_text, source, categories, responsible_org, responsible_user, extra, created_at, created_by, updated_at";
+const CASE_COLS: &str = "id, version, number, subject_kind, subject_id, status, identified_on, identification_territory, identification_place, identification_place_text, source, categories, responsible_org, responsible_user, extra, created_at, created_by, updated_at, territory, status_since, transfer_territory, progress";
 pub(crate) const USER_COLS: &str = "id, version, login, password_hash, full_name, role, organisation, org_kind, scope_territory, valid_from, valid_until, active, must_change_password, created_at, status, status_reason, org_inn, org_address, territorial_unit, national_id, position, totp_secret, totp_last_step";
 
 fn corrupt(what: &str) -> StoreError {
@@ -1071,6 +1077,16 @@ fn case_from_row(r: &AnyRow) -> Result<CaseRow> {
         created_at: r.try_get("created_at")?,
         created_by: r.try_get("created_by")?,
         updated_at: r.try_get("updated_at")?,
+        territory: match r.try_get::<Option<String>, _>("territory")? {
+            Some(t) => t,
+            None => r.try_get("identification_territory")?,
+        },
+        status_since: date_col(r, "status_since")?,
+        transfer_territory: r.try_get("transfer_territory")?,
+        work: match r.try_get::<Option<String>, _>("progress")? {
+            Some(s) => serde_json::from_str(&s).map_err(|_| corrupt("cases.progress"))?,
+            None => CaseWork::default(),
+        },
     })
 }
 
@@ -1282,24 +1298,37 @@ fn person_json(p: &PersonData) -> Value {
     serde_json::to_value(p).unwrap_or(Value::Null)
 }
 
-/// A case as the ledger holds it: its data with number, status and responsible worker.
-fn case_json(
-    data: &CaseData,
-    number: &str,
-    status: CaseStatus,
-    responsible_user: &Option<String>,
-) -> Value {
-    let mut v = serde_json::to_value(data).unwrap_or(Value::Null);
+/// A case as the ledger holds it: its data with number, status, responsible worker and
+/// lifecycle. The lifecycle fields added by issue 5 appear only when set (the serving territory
+/// only when it differs from the place of identification), so that cases recorded before them
+/// replay unchanged.
+pub(crate) fn case_json(c: &CaseRow) -> Value {
+    let mut v = serde_json::to_value(&c.data).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
-        m.insert("number".into(), Value::String(number.to_string()));
-        m.insert("status".into(), Value::String(status.code().into()));
+        m.insert("number".into(), Value::String(c.number.clone()));
+        m.insert("status".into(), Value::String(c.status.code().into()));
         m.insert(
             "responsible_user".into(),
-            responsible_user
+            c.responsible_user
                 .clone()
                 .map(Value::String)
                 .unwrap_or(Value::Null),
         );
+        if c.territory != c.data.identification_territory {
+            m.insert("territory".into(), Value::String(c.territory.clone()));
+        }
+        if let Some(d) = c.status_since {
+            m.insert("status_since".into(), Value::String(format_date(d)));
+        }
+        if let Some(t) = &c.transfer_territory {
+            m.insert("transfer_territory".into(), Value::String(t.clone()));
+        }
+        if !c.work.is_empty() {
+            m.insert(
+                "work".into(),
+                serde_json::to_value(&c.work).unwrap_or(Value::Null),
+            );
+        }
     }
     v
 }
@@ -1877,15 +1906,14 @@ impl Tx {
 
     pub async fn insert_cases(&mut self, cases: &[NewCase]) -> Result<()> {
         for chunk in cases.chunks(CHUNK) {
-            let mut sql = format!("INSERT INTO cases ({CASE_COLS}, created_by_dummy) VALUES ")
-                .replace(", created_by_dummy", ", updated_by");
+            let mut sql = "INSERT INTO cases (id, version, number, subject_kind, subject_id, status, identified_on, identification_territory, identification_place, identification_place_text, source, categories, responsible_org, responsible_user, extra, created_at, created_by, updated_at, updated_by, territory, status_since) VALUES ".to_string();
             for i in 0..chunk.len() {
-                let b = i * 19;
+                let b = i * 21;
                 if i > 0 {
                     sql.push(',');
                 }
                 sql.push('(');
-                for c in 0..19 {
+                for c in 0..21 {
                     if c > 0 {
                         sql.push(',');
                     }
@@ -1915,7 +1943,9 @@ impl Tx {
                     .bind(self.now.clone())
                     .bind(self.actor.clone())
                     .bind(self.now.clone())
-                    .bind(self.actor.clone());
+                    .bind(self.actor.clone())
+                    .bind(d.identification_territory.clone())
+                    .bind(format_date(d.identified_on));
             }
             q.execute(&mut *self.tx)
                 .await
@@ -1923,7 +1953,7 @@ impl Tx {
             let changes: Vec<_> = chunk
                 .iter()
                 .map(|c| {
-                    let v = case_json(&c.data, &c.number, c.status, &c.responsible_user);
+                    let v = case_json(&c.as_row(&self.now, &self.actor));
                     ("create", "case", c.id.to_string(), 1, None, Some(v))
                 })
                 .collect();
@@ -2082,6 +2112,28 @@ pub struct NewCase {
     pub status: CaseStatus,
     pub data: CaseData,
     pub responsible_user: Option<String>,
+}
+
+impl NewCase {
+    /// The row as inserted: serving its place of identification, in its status since the day
+    /// of identification.
+    fn as_row(&self, now: &str, actor: &str) -> CaseRow {
+        CaseRow {
+            id: self.id,
+            version: 1,
+            number: self.number.clone(),
+            status: self.status,
+            data: self.data.clone(),
+            responsible_user: self.responsible_user.clone(),
+            territory: self.data.identification_territory.clone(),
+            status_since: Some(self.data.identified_on),
+            transfer_territory: None,
+            work: CaseWork::default(),
+            created_at: now.to_string(),
+            created_by: actor.to_string(),
+            updated_at: now.to_string(),
+        }
+    }
 }
 
 /// Escape LIKE wildcards in a user's word (the queries use `ESCAPE '\'`).

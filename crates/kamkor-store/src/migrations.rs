@@ -73,10 +73,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_ledger_action_index.sql"),
         postgres: include_str!("../migrations/postgres/0010_ledger_action_index.sql"),
     },
+    Migration {
+        version: 11,
+        name: "casework",
+        sqlite: include_str!("../migrations/sqlite/0011_casework.sql"),
+        postgres: include_str!("../migrations/postgres/0011_casework.sql"),
+    },
 ];
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 async fn ensure_table(pool: &AnyPool) -> Result<()> {
     sqlx::raw_sql(

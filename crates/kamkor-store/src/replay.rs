@@ -102,6 +102,31 @@ const KINDS: &[(&str, &str, &str)] = &[
     ("family_member", "family_members", "id"),
     ("relation", "relations", "id"),
     ("case", "cases", "id"),
+    (
+        "circumstance",
+        "(SELECT * FROM case_records WHERE kind = 'circumstance') AS r",
+        "id",
+    ),
+    (
+        "assessment",
+        "(SELECT * FROM case_records WHERE kind = 'assessment') AS r",
+        "id",
+    ),
+    (
+        "activity",
+        "(SELECT * FROM case_records WHERE kind = 'activity') AS r",
+        "id",
+    ),
+    (
+        "plan_version",
+        "(SELECT * FROM case_records WHERE kind = 'plan_version') AS r",
+        "id",
+    ),
+    (
+        "visit",
+        "(SELECT * FROM case_records WHERE kind = 'visit') AS r",
+        "id",
+    ),
     ("user", "users", "id"),
     ("access_request", "access_requests", "id"),
     ("api_client", "api_clients", "id"),
@@ -315,12 +340,9 @@ impl Store {
                     }));
                 }
             }
-            if let Some((col, value, _)) = s
-                .derived
-                .iter()
-                .find(|(_, _, how)| matches!(how, Derived::Exact))
-                .filter(|(col, v, _)| exact_wrong(col, v, &s.state))
-            {
+            if let Some((col, value, _)) = s.derived.iter().find(|(col, v, how)| {
+                matches!(how, Derived::Exact) && exact_wrong(col, v, &s.state)
+            }) {
                 return Ok(Err(StateProblem::Differs {
                     entity: entity.into(),
                     id: id.clone(),
@@ -349,6 +371,9 @@ impl Store {
             "case" => CASE_COLS.to_string(),
             "user" => USER_COLS.to_string(),
             "access_request" => access::REQUEST_COLS.to_string(),
+            k if crate::casework::RECORD_KINDS.contains(&k) => {
+                crate::casework::RECORD_COLS.to_string()
+            }
             "api_client" => access::CLIENT_COLS.to_string(),
             _ => "key, value".to_string(),
         };
@@ -557,6 +582,10 @@ fn exact_wrong(col: &str, value: &str, state: &Value) -> bool {
                 .map(|p| p.search_name() != value)
                 .unwrap_or(true)
         }
+        // Case records repeat fields of their data in indexed columns.
+        "status" | "due_on" | "rule_key" | "case_id" => {
+            state.get(col).and_then(Value::as_str).unwrap_or_default() != value
+        }
         "active" => {
             let active = state.get("status").and_then(Value::as_str) == Some("active");
             value != if active { "1" } else { "0" }
@@ -623,12 +652,32 @@ fn project_row(entity: &str, r: &AnyRow) -> Result<Stored> {
             let c = case_from_row(r)?;
             Stored {
                 version: c.version,
-                state: crate::case_json(&c.data, &c.number, c.status, &c.responsible_user),
+                state: crate::case_json(&c),
                 derived: vec![
                     ("created_at", c.created_at, CreatedAt),
                     ("created_by", c.created_by, CreatedBy),
                     ("updated_at", c.updated_at, UpdatedAt),
                 ],
+            }
+        }
+        k if crate::casework::RECORD_KINDS.contains(&k) => {
+            let rec = crate::casework::record_from_row(r)?;
+            let col = |c: &str| -> Result<String> {
+                Ok(r.try_get::<Option<String>, _>(c)?.unwrap_or_default())
+            };
+            Stored {
+                version: rec.version,
+                derived: vec![
+                    ("created_at", rec.created_at, CreatedAt),
+                    ("created_by", rec.created_by, CreatedBy),
+                    ("updated_at", rec.updated_at, UpdatedAt),
+                    ("updated_by", rec.updated_by, UpdatedBy),
+                    ("status", col("status")?, Exact),
+                    ("due_on", col("due_on")?, Exact),
+                    ("rule_key", col("rule_key")?, Exact),
+                    ("case_id", rec.case_id.to_string(), Exact),
+                ],
+                state: rec.data,
             }
         }
         "user" => {

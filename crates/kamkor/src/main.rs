@@ -200,13 +200,14 @@ enum AdminCommand {
 
 /// Profiles built into the binary, so that it runs from any directory.
 fn builtin_profile(name: &str) -> Option<BTreeMap<String, String>> {
-    let files: [&str; 5] = match name {
+    let files: [&str; 6] = match name {
         "tzhs-kg" => [
             include_str!("../../../profiles/tzhs-kg/profile.toml"),
             include_str!("../../../profiles/tzhs-kg/territories.toml"),
             include_str!("../../../profiles/tzhs-kg/organisations.toml"),
             include_str!("../../../profiles/tzhs-kg/classifiers.toml"),
             include_str!("../../../profiles/tzhs-kg/forms.toml"),
+            include_str!("../../../profiles/tzhs-kg/plan_rules.toml"),
         ],
         "reentry-yugra" => [
             include_str!("../../../profiles/reentry-yugra/profile.toml"),
@@ -214,6 +215,7 @@ fn builtin_profile(name: &str) -> Option<BTreeMap<String, String>> {
             include_str!("../../../profiles/reentry-yugra/organisations.toml"),
             include_str!("../../../profiles/reentry-yugra/classifiers.toml"),
             include_str!("../../../profiles/reentry-yugra/forms.toml"),
+            include_str!("../../../profiles/reentry-yugra/plan_rules.toml"),
         ],
         _ => return None,
     };

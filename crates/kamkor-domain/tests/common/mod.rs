@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-pub type Texts = [(&'static str, &'static str); 5];
+pub type Texts = [(&'static str, &'static str); 6];
 
 pub const KG: Texts = [
     (
@@ -25,6 +25,10 @@ pub const KG: Texts = [
     (
         "forms.toml",
         include_str!("../../../../profiles/tzhs-kg/forms.toml"),
+    ),
+    (
+        "plan_rules.toml",
+        include_str!("../../../../profiles/tzhs-kg/plan_rules.toml"),
     ),
 ];
 
@@ -48,6 +52,10 @@ pub const YUGRA: Texts = [
     (
         "forms.toml",
         include_str!("../../../../profiles/reentry-yugra/forms.toml"),
+    ),
+    (
+        "plan_rules.toml",
+        include_str!("../../../../profiles/reentry-yugra/plan_rules.toml"),
     ),
 ];
 
