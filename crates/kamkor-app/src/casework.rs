@@ -403,7 +403,19 @@ impl App {
     /// Load a case for `action`: refused alike when missing or out of scope.
     async fn case_for(&self, ctx: &Ctx, id: Uuid, action: Action) -> AppResult<CaseRow> {
         let sid = id.to_string();
-        self.precheck(ctx, action, ("case", &sid)).await?;
+        if action == Action::RecordActivity {
+            // An agency specialist may record their own agency's activities; which activity
+            // is asked is checked once it is read.
+            let target = Target {
+                within_scope: Some(true),
+                section_owners: vec![ctx.actor.org_kind.clone()],
+                ..Target::default()
+            };
+            self.decide_and_record(ctx, action, &target, ("case", &sid))
+                .await?;
+        } else {
+            self.precheck(ctx, action, ("case", &sid)).await?;
+        }
         let Some(case) = self.store.case(id).await? else {
             return Err(self.missing(ctx, action, ("case", &sid)).await);
         };
@@ -441,12 +453,19 @@ impl App {
 
     // ---- facts and generation ----
 
-    async fn facts(&self, ctx: &Ctx, w: &Work) -> AppResult<CaseFacts> {
+    /// The facts of a case (its records as written so far in the transaction).
+    async fn facts(
+        &self,
+        ctx: &Ctx,
+        case: &CaseRow,
+        records: &[CaseRecordRow],
+    ) -> AppResult<CaseFacts> {
+        let of_kind = |k: &'static str| records.iter().filter(move |r| r.kind == k);
         let mut facts = CaseFacts {
-            categories: w.case.data.categories.clone(),
+            categories: case.data.categories.clone(),
             ..CaseFacts::default()
         };
-        for c in w.of_kind("circumstance") {
+        for c in of_kind("circumstance") {
             if c.text("status") == Some("current")
                 && let (Some(k), Some(d)) = (
                     c.text("kind"),
@@ -457,7 +476,7 @@ impl App {
             }
         }
         // The last completed assessment of each form.
-        for a in w.of_kind("assessment") {
+        for a in of_kind("assessment") {
             if a.text("status") == Some("completed")
                 && let (Some(form), Some(Value::Object(ans))) =
                     (a.text("form"), a.data.get("answers"))
@@ -465,8 +484,8 @@ impl App {
                 facts.answers.insert(form.to_string(), ans.clone());
             }
         }
-        if w.case.data.subject_kind != SubjectKind::Family
-            && let Some(p) = self.store.person(w.case.data.subject_id).await?
+        if case.data.subject_kind != SubjectKind::Family
+            && let Some(p) = self.store.person(case.data.subject_id).await?
         {
             let d = &p.data;
             let mut m = Map::new();
@@ -516,7 +535,7 @@ impl App {
             // Plans are drawn up from the assessment on; a closed case keeps its plan.
             return Ok(());
         }
-        let facts = self.facts(ctx, w).await?;
+        let facts = self.facts(ctx, &w.case, &w.records).await?;
         let existing: Vec<ExistingActivity> = w
             .of_kind("activity")
             .map(|a| ExistingActivity {
@@ -643,10 +662,21 @@ impl App {
             w.of_kind("assessment")
                 .any(|a| a.text("status") == Some("completed") && a.text("stage") == Some(stage))
         };
-        // Every plan with activities has an approved version and no draft waiting.
+        // Every plan with activities has an approved version and no draft waiting; a plan
+        // whose every activity was retired before it was ever approved is not waited for.
         let plans: HashSet<&str> = w
             .of_kind("activity")
             .filter_map(|a| a.text("plan"))
+            .filter(|p| {
+                let live = w.of_kind("activity").any(|a| {
+                    a.text("plan") == Some(*p) && a.text("status") != Some("no_longer_needed")
+                });
+                let approved_once = w.of_kind("plan_version").any(|v| {
+                    v.text("plan") == Some(*p)
+                        && matches!(v.text("status"), Some("approved" | "superseded"))
+                });
+                live || approved_once
+            })
             .collect();
         let plan_approved = !plans.is_empty()
             && plans.iter().all(|p| {
@@ -1228,6 +1258,19 @@ impl App {
         self.finish_work(ctx, w).await
     }
 
+    /// A subject's attributes changed (disability established, legal status, a section filled
+    /// by an agency): the plans of their open cases follow (seed 000 §20, §22). Done for the
+    /// user who made the change, as its consequence.
+    pub(crate) async fn follow_subject_change(&self, ctx: &Ctx, subject_id: Uuid) -> AppResult<()> {
+        for case in self.store.cases_of_subject(subject_id).await? {
+            if case.status.is_open() && case.status != CaseStatus::Identified {
+                let w = self.begin_work(ctx, case).await?;
+                self.finish_work(ctx, w).await?;
+            }
+        }
+        Ok(())
+    }
+
     // ---- activities ----
 
     pub async fn add_activity(
@@ -1746,4 +1789,26 @@ fn strip_nulls(mut v: Value) -> Value {
         m.retain(|_, x| !x.is_null());
     }
     v
+}
+
+/// The web layer runs these on a multi-threaded runtime: their futures must be `Send`.
+#[cfg(test)]
+mod send_check {
+    use super::*;
+    fn is_send<T: Send>(_: T) {}
+    #[allow(dead_code, unused_must_use)]
+    fn futures_are_send(app: &App, ctx: &Ctx) {
+        let id = Uuid::nil();
+        is_send(app.case_step(ctx, id, &StepDraft::default()));
+        is_send(app.add_circumstance(ctx, id, &CircumstanceDraft::default()));
+        is_send(app.change_circumstance(ctx, id, id, &CircumstanceChange::default()));
+        is_send(app.save_assessment(ctx, id, &AssessmentDraft::default()));
+        is_send(app.regenerate_plan(ctx, id));
+        is_send(app.add_activity(ctx, id, &ActivityDraft::default()));
+        is_send(app.update_activity(ctx, id, id, &ActivityUpdate::default()));
+        is_send(app.approve_plan(ctx, id, ""));
+        is_send(app.record_visit(ctx, id, &VisitDraft::default()));
+        is_send(app.agenda(ctx));
+        is_send(app.completeness(ctx, "", 0));
+    }
 }

@@ -911,7 +911,13 @@ pub async fn generate(
                 // Nine subjects in ten have a case; statuses cover the whole lifecycle.
                 if rng.chance(90) {
                     let identified_on = today - Duration::days(rng.below(3 * 365) as i64);
-                    let status = *rng.pick(&CaseStatus::ALL);
+                    // Cases start identified or in the initial assessment; some are then
+                    // carried further through the real use cases (see `walk_cases`).
+                    let status = if rng.chance(70) {
+                        CaseStatus::Identified
+                    } else {
+                        CaseStatus::InitialAssessment
+                    };
                     let year = identified_on.year();
                     let seq = case_seq.entry(year).or_insert(0);
                     *seq += 1;
@@ -976,7 +982,249 @@ pub async fn generate(
         tx.raise_counter(&name, seq).await?;
     }
     tx.commit().await?;
+    walk_cases(app, seed, (summary.cases / 3).min(150)).await?;
     Ok(summary)
+}
+
+/// Carry up to `max` demo cases through case work with the real use cases (issue 5): they get
+/// circumstances, assessments, generated and approved plans, done activities, monitoring
+/// visits, and end in every stage of the lifecycle — as a demo actor, recorded in the ledger.
+pub async fn walk_cases(app: &App, seed: u64, max: usize) -> AppResult<usize> {
+    use crate::casework::{
+        ActivityUpdate, AssessmentDraft, CircumstanceDraft, StepDraft, VisitDraft,
+    };
+    let p = app.profile.clone();
+    let root = p
+        .root_territory()
+        .map(|t| t.code.clone())
+        .unwrap_or_default();
+    let actor = UserRow {
+        id: "system".into(),
+        login: "system".into(),
+        full_name: "Демо".into(),
+        role: "supervisor,specialist".into(),
+        scope_territory: root,
+        valid_from: "2000-01-01".into(),
+        active: true,
+        status: "active".into(),
+        ..UserRow::default()
+    };
+    let ctx = app.system_ctx(actor);
+    let mut rng = Rng::new(seed ^ 0x5eed_cafe);
+    let cases = app
+        .store
+        .list_cases(&kamkor_store::CaseQuery {
+            status: Some(CaseStatus::Identified),
+            limit: 500,
+            ..Default::default()
+        })
+        .await?;
+    let kinds: Vec<String> = p
+        .classifier(&p.casework.circumstance_classifier)
+        .map(|c| c.item.iter().map(|i| i.code.clone()).collect())
+        .unwrap_or_default();
+    let outcomes: Vec<String> = p
+        .classifier(&p.casework.outcome_classifier)
+        .map(|c| c.item.iter().map(|i| i.code.clone()).collect())
+        .unwrap_or_default();
+    let today = ctx.today();
+    let mut walked = 0;
+    for (i, c) in cases.iter().take(max).enumerate() {
+        // 0 identified with circumstances … 7 closed: every stage appears.
+        let target = i % 8;
+        let id = c.id;
+        let ctx = &ctx;
+        let step = |name: &'static str| async move {
+            let v = app.store.case(id).await?.map(|c| c.version).unwrap_or(0);
+            app.case_step(
+                ctx,
+                id,
+                &StepDraft {
+                    step: name.into(),
+                    version: v,
+                    ..StepDraft::default()
+                },
+            )
+            .await
+        };
+        for _ in 0..1 + rng.below(3) {
+            if kinds.is_empty() {
+                break;
+            }
+            let kind = rng.pick(&kinds).clone();
+            let from = today - Duration::days(5 + rng.below(60) as i64);
+            let _ = app
+                .add_circumstance(
+                    ctx,
+                    id,
+                    &CircumstanceDraft {
+                        kind,
+                        note: String::new(),
+                        effective_from: kamkor_domain::records::format_date(from),
+                    },
+                )
+                .await;
+        }
+        walked += 1;
+        if target == 0 {
+            continue;
+        }
+        step("start_initial_assessment").await?;
+        let done_stage = |stage: &str, rng: &mut Rng| -> Vec<AssessmentDraft> {
+            p.assessment_forms(stage)
+                .map(|f| AssessmentDraft {
+                    form: f.code.clone(),
+                    answers: demo_answers(&p, f, rng),
+                    complete: true,
+                    ..AssessmentDraft::default()
+                })
+                .collect()
+        };
+        if target == 1 {
+            continue;
+        }
+        for d in done_stage("initial_assessment", &mut rng) {
+            app.save_assessment(ctx, id, &d).await?;
+        }
+        step("start_comprehensive_assessment").await?;
+        if target == 2 {
+            continue;
+        }
+        for d in done_stage("comprehensive_assessment", &mut rng) {
+            app.save_assessment(ctx, id, &d).await?;
+        }
+        if target == 3 {
+            // A plan waiting for the supervisor's approval, one activity already late.
+            if let Some(a) = app.store.case_records(id, Some("activity")).await?.first() {
+                let _ = app
+                    .update_activity(
+                        ctx,
+                        id,
+                        a.id,
+                        &ActivityUpdate {
+                            version: a.version,
+                            due_on: kamkor_domain::records::format_date(today - Duration::days(7)),
+                            ..ActivityUpdate::default()
+                        },
+                    )
+                    .await;
+            }
+            continue;
+        }
+        for plan in &p.rules.plans {
+            let _ = app.approve_plan(ctx, id, &plan.code).await;
+        }
+        // Some activities done, one in progress.
+        let acts = app.store.case_records(id, Some("activity")).await?;
+        for (k, a) in acts.iter().enumerate() {
+            let status = match k % 4 {
+                0 => "done",
+                1 => "in_progress",
+                _ => continue,
+            };
+            let _ = app
+                .update_activity(
+                    ctx,
+                    id,
+                    a.id,
+                    &ActivityUpdate {
+                        version: a.version,
+                        status: status.into(),
+                        result: if status == "done" {
+                            "Выполнено (демо)".into()
+                        } else {
+                            String::new()
+                        },
+                        ..ActivityUpdate::default()
+                    },
+                )
+                .await;
+        }
+        if target == 4 {
+            continue;
+        }
+        // Every other monitored case missed its last visit: the home pages flag them.
+        let missed = i % 16 == 5;
+        let visited = if missed {
+            today - Duration::days(100)
+        } else {
+            today
+        };
+        let _ = app
+            .record_visit(
+                ctx,
+                id,
+                &VisitDraft {
+                    visited_on: kamkor_domain::records::format_date(visited),
+                    findings: "Семья посещена, ребёнок дома, условия удовлетворительные (демо)."
+                        .into(),
+                    next_visit_on: if missed {
+                        kamkor_domain::records::format_date(today - Duration::days(10))
+                    } else {
+                        String::new()
+                    },
+                },
+            )
+            .await;
+        let _ = step("start_monitoring").await;
+        if target == 5 {
+            continue;
+        }
+        let v = app.store.case(id).await?.map(|c| c.version).unwrap_or(0);
+        if target == 6 {
+            let _ = app
+                .case_step(
+                    ctx,
+                    id,
+                    &StepDraft {
+                        step: "suspend".into(),
+                        version: v,
+                        reason: "Обстоятельства не требуют дальнейшей работы (демо)".into(),
+                        agreed_with: "Начальник территориального отдела (демо)".into(),
+                        ..StepDraft::default()
+                    },
+                )
+                .await;
+            continue;
+        }
+        if let Some(o) = outcomes.first() {
+            let _ = app
+                .case_step(
+                    ctx,
+                    id,
+                    &StepDraft {
+                        step: "close".into(),
+                        version: v,
+                        outcome: o.clone(),
+                        ..StepDraft::default()
+                    },
+                )
+                .await;
+        }
+    }
+    Ok(walked)
+}
+
+/// Answers for every required field of an assessment form, chosen at random.
+fn demo_answers(
+    p: &Profile,
+    f: &FormDef,
+    rng: &mut Rng,
+) -> std::collections::BTreeMap<String, Value> {
+    let mut out = std::collections::BTreeMap::new();
+    for (_, fd) in f.fields().filter(|(_, fd)| fd.required) {
+        let v = match (fd.kind, fd.classifier.as_deref()) {
+            (FieldType::Classifier, Some(c)) => match p.classifier(c) {
+                Some(cls) if !cls.item.is_empty() => rng.pick(&cls.item).code.clone(),
+                _ => continue,
+            },
+            (FieldType::Bool, _) => (if rng.chance(30) { "true" } else { "false" }).into(),
+            (FieldType::Integer, _) => fd.min.unwrap_or(0).to_string(),
+            _ => "—".into(),
+        };
+        out.insert(fd.code.clone(), Value::String(v));
+    }
+    out
 }
 
 fn pick_status(rng: &mut Rng, c: &Codes, father: bool) -> String {
@@ -1077,6 +1325,23 @@ fn fill_extra(
             },
         };
         out.insert(f.code.clone(), v);
+    }
+    // Dates the form keeps in order (a notice of release before the release): 30–210 days
+    // before the date named.
+    for (_, f) in form.fields() {
+        if let Some(other) = &f.not_after
+            && let Some(b) = out
+                .get(other)
+                .and_then(Value::as_str)
+                .and_then(kamkor_domain::records::parse_date)
+            && out.contains_key(&f.code)
+        {
+            let d = b - Duration::days(30 + rng.below(180) as i64);
+            out.insert(
+                f.code.clone(),
+                Value::String(kamkor_domain::records::format_date(d)),
+            );
+        }
     }
 }
 

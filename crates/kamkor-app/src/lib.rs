@@ -1074,8 +1074,11 @@ impl App {
         let res = self
             .update_person_inner(ctx, id, base_version, d, None)
             .await;
-        self.note_scope_denial(ctx, Action::UpdateRecord, "person", res)
-            .await
+        let v = self
+            .note_scope_denial(ctx, Action::UpdateRecord, "person", res)
+            .await?;
+        self.follow_subject_change(ctx, id).await?;
+        Ok(v)
     }
 
     /// Edit one form section of a person (seed 004 §11): only that section's fields change,
@@ -1133,8 +1136,11 @@ impl App {
                 None => draft.extra.remove(&f.code),
             };
         }
-        self.update_person_inner(ctx, id, base_version, &draft, Some(section))
-            .await
+        let v = self
+            .update_person_inner(ctx, id, base_version, &draft, Some(section))
+            .await?;
+        self.follow_subject_change(ctx, id).await?;
+        Ok(v)
     }
 
     /// Whether the caller may do this to a record in `territory` (the pages offer only what

@@ -711,3 +711,75 @@ async fn a_case_goes_through_its_whole_life_and_the_plan_follows_the_facts() {
         assert!(replay.is_ok(), "{n}: {replay:?}");
     }
 }
+
+#[tokio::test]
+async fn a_plan_follows_a_change_of_the_childs_attributes() {
+    for e in envs().await {
+        let app = &e.app;
+        let n = e.name;
+        let root = app.profile.root_territory().expect("root").code.clone();
+        let worker = user(app, "worker2", Role::Specialist, &root, "").await;
+        let any = app
+            .store
+            .list_cases(&CaseQuery {
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .expect("cases")
+            .remove(0);
+        let child = app
+            .store
+            .person(any.data.subject_id)
+            .await
+            .expect("p")
+            .expect("child");
+        let territory = child.data.residence_territory.clone().expect("territory");
+        let case = app
+            .open_case(
+                &worker,
+                &CaseDraft {
+                    subject_kind: "child".into(),
+                    subject_id: child.id.to_string(),
+                    identified_on: kamkor_domain::records::format_date(worker.today()),
+                    identification_territory: territory.clone(),
+                    responsible_org: agency_for(app, &territory),
+                    ..CaseDraft::default()
+                },
+            )
+            .await
+            .expect("open");
+        step(app, &worker, &case, "start_initial_assessment")
+            .await
+            .expect("start");
+        let disability_rule = |acts: &[CaseRecordRow]| {
+            acts.iter()
+                .find(|a| a.text("rule_code") == Some("disability_esp"))
+                .and_then(|a| a.text("status").map(str::to_string))
+        };
+        // Seed 000 §20: a disability is established — the plan gains the allowance.
+        let mut d = child.data.to_draft();
+        d.disability = "D2".into();
+        d.social_payments.retain(|p| p != "SP03");
+        app.update_person(&worker, child.id, child.version, &d)
+            .await
+            .unwrap_or_else(|e| panic!("{n}: {e:?}"));
+        let acts = records(app, &case, "activity").await;
+        assert_eq!(disability_rule(&acts).as_deref(), Some("planned"), "{n}");
+        // The allowance is assigned: the activity is no longer needed.
+        let now = app.store.person(child.id).await.expect("p").expect("child");
+        let mut d = now.data.to_draft();
+        d.social_payments.push("SP03".into());
+        app.update_person(&worker, child.id, now.version, &d)
+            .await
+            .expect("update");
+        let acts = records(app, &case, "activity").await;
+        assert_eq!(
+            disability_rule(&acts).as_deref(),
+            Some("no_longer_needed"),
+            "{n}"
+        );
+        let replay = app.store.replay_check().await.expect("replay runs");
+        assert!(replay.is_ok(), "{n}: {replay:?}");
+    }
+}

@@ -236,6 +236,10 @@ pub struct FieldDef {
     pub max: Option<i64>,
     #[serde(default)]
     pub help: Option<Label>,
+    /// For a date: the code of another date field of the same form this one may not be after
+    /// (a notice of release is given before the release, seed 004; УИК РФ ст. 180).
+    #[serde(default)]
+    pub not_after: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -738,6 +742,21 @@ impl Profile {
                         && min > max
                     {
                         return Err(err(&f, format!("{fkey}.min"), "min is greater than max"));
+                    }
+                    if let Some(other) = &fd.not_after {
+                        let ok = fd.kind == FieldType::Date
+                            && form
+                                .fields()
+                                .any(|(_, x)| &x.code == other && x.kind == FieldType::Date);
+                        if !ok {
+                            return Err(err(
+                                &f,
+                                format!("{fkey}.not_after"),
+                                format!(
+                                    "{other:?} must be another date field of this form, and this field a date"
+                                ),
+                            ));
+                        }
                     }
                 }
             }

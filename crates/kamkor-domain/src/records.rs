@@ -670,6 +670,20 @@ pub fn validate_extra(
         };
         out.insert(f.code.clone(), value);
     }
+    // Dates in order: a field may not be after the date it names (when both are given).
+    for (_, f) in form.fields() {
+        if let Some(other) = &f.not_after
+            && let (Some(a), Some(b)) = (
+                out.get(&f.code)
+                    .and_then(Value::as_str)
+                    .and_then(parse_date),
+                out.get(other).and_then(Value::as_str).and_then(parse_date),
+            )
+            && a > b
+        {
+            p.push(format!("extra.{}", f.code), "after_linked_date");
+        }
+    }
     out
 }
 

@@ -886,9 +886,18 @@ pub fn plan_changes(
     let mut out = Vec::new();
     let mut holding: HashSet<(&str, u32)> = HashSet::new();
     for (i, rule) in rules.rules.iter().enumerate() {
-        let Some(because) = evaluate(&rule.when, facts) else {
+        let Some(mut because) = evaluate(&rule.when, facts) else {
             continue;
         };
+        // One fact may satisfy several parts of a condition (age ≥ 3 and age < 18): name it once.
+        let mut seen = Vec::new();
+        because.retain(|b| {
+            let fresh = !seen.contains(b);
+            if fresh {
+                seen.push(b.clone());
+            }
+            fresh
+        });
         holding.insert((rule.code.as_str(), rule.version));
         let have = existing.iter().find(|a| {
             a.rule

@@ -279,3 +279,36 @@ fn plan_deadline_counts_from_the_release_date_in_yugra() {
         date!(2026 - 12 - 20) + time::Duration::days(i64::from(r.deadline_days))
     );
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Whatever is written in the rules file, loading answers with a result, never a panic.
+        #[test]
+        fn plan_rules_parser_never_panics_on_any_text(text in "\\PC{0,400}") {
+            let mut f = files(&KG);
+            f.insert("plan_rules.toml".into(), text);
+            let _ = Profile::from_texts("profiles/tzhs-kg", &f);
+        }
+
+        /// Conditions built from any keys and values are checked, not trusted.
+        #[test]
+        fn plan_rule_conditions_never_panic(
+            key in prop::sample::select(vec!["category", "circumstance", "answer", "person", "all", "any", "not", "is", "in", "at_least", "below", "present", "x"]),
+            value in prop::sample::select(vec!["\"CAT01\"", "\"C01\"", "\"comprehensive.safety_risk\"", "\"age\"", "[]", "[{ category = \"CAT01\" }]", "{ category = \"CAT02\" }", "14", "true", "\"\"", "\"extra.x\"", "[1, 2]"]),
+            extra in prop::sample::select(vec!["", ", is = \"high\"", ", at_least = 3", ", in = [\"LS01\"]", ", present = false", ", below = \"x\""]),
+        ) {
+            let mut f = files(&KG);
+            let rule = format!(
+                "{}\n[[rule]]\ncode = \"fuzz\"\nversion = 1\nplan = \"child_protection\"\nactivity = {{ ru = \"x\" }}\ngoal = {{ ru = \"y\" }}\nagency_kind = \"territorial_unit\"\ndeadline_days = 1\nwhen = {{ {key} = {value}{extra} }}\n",
+                f["plan_rules.toml"]
+            );
+            f.insert("plan_rules.toml".into(), rule);
+            let _ = Profile::from_texts("profiles/tzhs-kg", &f);
+        }
+    }
+}

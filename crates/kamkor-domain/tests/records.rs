@@ -180,3 +180,28 @@ fn families_and_cases_validate() {
     assert!(got.contains(&("categories".into(), "unknown_code".into())));
     assert!(got.contains(&("responsible_org".into(), "unknown_code".into())));
 }
+
+#[test]
+fn a_release_notice_after_the_release_is_refused() {
+    // Seed 004 / УИК РФ ст. 180: the notice of release is given before the release.
+    let p = Profile::from_texts("profiles/reentry-yugra", &common::files(&common::YUGRA))
+        .expect("profile");
+    let form = p.form("released_person").expect("form");
+    let values = |notice: &str| {
+        std::collections::BTreeMap::from([
+            ("release_date".to_string(), json!("2026-10-01")),
+            ("notice_sent_date".to_string(), json!(notice)),
+        ])
+    };
+    let mut problems = kamkor_domain::records::Problems::default();
+    kamkor_domain::records::validate_extra(&p, form, &values("2026-04-01"), TODAY, &mut problems);
+    assert!(problems.for_field("extra.notice_sent_date").is_none());
+    let mut problems = kamkor_domain::records::Problems::default();
+    kamkor_domain::records::validate_extra(&p, form, &values("2026-10-02"), TODAY, &mut problems);
+    assert_eq!(
+        problems
+            .for_field("extra.notice_sent_date")
+            .map(|e| e.code.as_str()),
+        Some("after_linked_date")
+    );
+}

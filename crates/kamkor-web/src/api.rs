@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cases", get(list_cases).post(open_case))
         .route("/cases/{id}", get(case))
         .merge(crate::api_access::routes())
+        .merge(crate::api_casework::routes())
         .merge(crate::api_ledger::routes())
         .merge(crate::audit_pages::api_routes())
         .fallback(not_found)

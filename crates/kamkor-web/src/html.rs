@@ -50,6 +50,7 @@ pub fn layout(p: &Page, body: Markup) -> Markup {
                             @if reads {
                                 a href="/persons" { (t(l, "nav_persons")) }
                                 a href="/cases" { (t(l, "nav_cases")) }
+                                a href="/completeness" { (t(l, "nav_completeness")) }
                             }
                             @if writes {
                                 a href="/register" { (t(l, if child { "nav_register_child" } else { "nav_register_person" })) }

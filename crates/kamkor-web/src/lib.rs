@@ -19,8 +19,10 @@ mod account_pages;
 mod admin_pages;
 pub mod api;
 mod api_access;
+mod api_casework;
 mod api_ledger;
 mod audit_pages;
+mod case_pages;
 mod html;
 pub mod i18n;
 mod pages;
@@ -59,6 +61,7 @@ pub fn router(app: App, config: WebConfig) -> Router {
         .route("/static/app.css", get(css))
         .merge(account_pages::routes())
         .merge(pages::routes())
+        .merge(case_pages::routes())
         .merge(admin_pages::routes())
         .merge(audit_pages::routes())
         .merge(print_pages::routes())

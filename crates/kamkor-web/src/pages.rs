@@ -454,6 +454,12 @@ const HOME_GLASS_ROWS: usize = 10;
 
 async fn home(State(s): State<AppState>, auth: PageAuth) -> PageResult {
     let h = s.app.home(&auth.ctx).await.map_err(pe)?;
+    // Overdue activities and visits, transfers waiting (issue 5 items 5–6).
+    let agenda = if h.reads_records {
+        Some(s.app.agenda(&auth.ctx).await.map_err(pe)?)
+    } else {
+        None
+    };
     let p = page(&s, t(L, "home_title"), Some(&auth));
     let child = s.app.profile.meta.subject == "child";
     let total: i64 = h.counts.iter().map(|(_, n)| n).sum();
@@ -481,6 +487,7 @@ async fn home(State(s): State<AppState>, auth: PageAuth) -> PageResult {
             &p,
             html! {
                 h1 { (t(L, "home_title")) }
+                @if let Some(a) = &agenda { (crate::case_pages::agenda_cards(&s, a, auth.ctx.today())) }
                 div.grid {
                     @if h.reads_records {
                         section.card {
@@ -718,6 +725,17 @@ fn history(
     actors: &std::collections::HashMap<String, String>,
     labels: &dyn Fn(&str) -> String,
 ) -> Markup {
+    history_of(pr, rows, actors, labels, &std::collections::HashMap::new())
+}
+
+/// A history table; `records` names the case-work records by id (issue 5).
+fn history_of(
+    pr: &Profile,
+    rows: &[ChangeRow],
+    actors: &std::collections::HashMap<String, String>,
+    labels: &dyn Fn(&str) -> String,
+    records: &std::collections::HashMap<String, String>,
+) -> Markup {
     html! {
         @if rows.is_empty() { p { (t(L, "history_none")) } } @else {
             table.history {
@@ -736,15 +754,27 @@ fn history(
                             td { (actors.get(&c.actor).map(String::as_str).unwrap_or(if c.actor == "system" || c.actor == "cli" { t(L, "system_actor") } else { &c.actor })) }
                             td { (crate::audit_pages::action_label(&c.action)) }
                             td {
+                                // Records of case work say which record they are (issue 5).
+                                @let record = crate::case_pages::record_kind_label(&c.entity);
+                                @if let Some(kind) = record {
+                                    strong.record { (kind) }
+                                    @if let Some(name) = records.get(&c.entity_id).cloned().or_else(|| crate::case_pages::record_name(pr, c)) { " «" (name) "»" }
+                                }
                                 @match (&c.before, &c.after) {
                                     (Some(b), Some(a)) => {
                                         ul.changes {
                                             @for ch in kamkor_domain::records::diff(b, a) {
-                                                li { strong { (labels(&ch.field)) } ": " (json_text(&ch.before)) " → " (json_text(&ch.after)) }
+                                                @if record.is_some() {
+                                                    li { strong { (crate::case_pages::record_field_label(&ch.field)) } ": " (crate::case_pages::record_value(&c.entity, &ch.field, &ch.before, actors)) " → " (crate::case_pages::record_value(&c.entity, &ch.field, &ch.after, actors)) }
+                                                } @else if c.entity == "case" && crate::case_pages::is_case_work_field(&ch.field) {
+                                                    li { strong { (crate::case_pages::record_field_label(&ch.field)) } ": " (crate::case_pages::case_value(pr, &ch.field, &ch.before, actors)) " → " (crate::case_pages::case_value(pr, &ch.field, &ch.after, actors)) }
+                                                } @else {
+                                                    li { strong { (labels(&ch.field)) } ": " (json_text(&ch.before)) " → " (json_text(&ch.after)) }
+                                                }
                                             }
                                         }
                                     }
-                                    _ if c.action == "create" => { (t(L, "history_created")) }
+                                    _ if c.action == "create" => { @if record.is_some() { ": " } (t(L, "history_created")) }
                                     _ => {}
                                 }
                             }
@@ -2179,7 +2209,7 @@ async fn case_card(
         &auth,
         "case",
         &id.to_string(),
-        Some(card.case.data.identification_territory.as_str()),
+        Some(card.case.territory.as_str()),
     )
     .await?;
     let pr = &s.app.profile;
@@ -2229,8 +2259,9 @@ async fn case_card(
                     }
                 }
                 (hidden_note(card.hidden))
+                (crate::case_pages::work_sections(&s, &auth, &card))
                 (views)
-                section.card { h2 { (t(L, "person_history")) } (history(pr, &card.history, &card.actors, &labels)) }
+                section.card #history { h2 { (t(L, "person_history")) } (history_of(pr, &card.history, &card.actors, &labels, &crate::case_pages::record_names(&s, &card))) }
             },
         ),
     ))
