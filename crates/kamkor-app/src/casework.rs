@@ -146,9 +146,13 @@ pub struct VisitDraft {
     pub visited_on: String,
     #[serde(deserialize_with = "lenient")]
     pub findings: String,
-    /// The next visit (empty: after the profile's monitoring period).
+    /// The next visit (empty: after the profile's monitoring period; never later).
     #[serde(deserialize_with = "lenient")]
     pub next_visit_on: String,
+    /// The planned visit this one carries out, with its version, as the user saw it (a second
+    /// submission of the same form is then a conflict, not a second visit).
+    pub planned: Option<Uuid>,
+    pub planned_version: i64,
 }
 
 /// Overdue work and waiting transfers for the home pages.
@@ -427,14 +431,24 @@ impl App {
         Ok(case)
     }
 
-    async fn begin_work(&self, ctx: &Ctx, case: CaseRow) -> AppResult<Work> {
-        let tx = self
+    /// Open the transaction of a use case and read the case and its records in it, under the
+    /// writer lock (on the transaction's own connection). What was checked before the lock is
+    /// checked again: the case is still in the caller's scope, and still open when required.
+    async fn begin_work(&self, ctx: &Ctx, case: CaseRow, require_open: bool) -> AppResult<Work> {
+        let mut tx = self
             .store
             .begin(&ctx.user.id, ctx.request_id.as_deref())
             .await?;
-        // Read under the writer lock, so nothing changes the case between reading and writing.
-        let case = self.store.case(case.id).await?.unwrap_or(case);
-        let records = self.store.case_records(case.id, None).await?;
+        let Some(case) = tx.read_case(case.id).await? else {
+            return Err(AppError::NotFound);
+        };
+        if !self.case_in_scope(ctx, &case) {
+            return Err(AppError::NotFound);
+        }
+        if require_open && !case.status.is_open() {
+            return Err(problem("case", "case_closed"));
+        }
+        let records = tx.read_case_records(case.id).await?;
         Ok(Work {
             tx,
             case,
@@ -454,12 +468,13 @@ impl App {
     // ---- facts and generation ----
 
     /// The facts of a case (its records as written so far in the transaction).
-    async fn facts(
+    fn facts(
         &self,
         ctx: &Ctx,
         case: &CaseRow,
         records: &[CaseRecordRow],
-    ) -> AppResult<CaseFacts> {
+        subject: Option<&kamkor_store::PersonRow>,
+    ) -> CaseFacts {
         let of_kind = |k: &'static str| records.iter().filter(move |r| r.kind == k);
         let mut facts = CaseFacts {
             categories: case.data.categories.clone(),
@@ -475,8 +490,14 @@ impl App {
                 facts.circumstances.push((k.to_string(), d));
             }
         }
-        // The last completed assessment of each form.
-        for a in of_kind("assessment") {
+        // The last completed assessment of each form (by the day it was completed, then by
+        // its last change).
+        let mut completed: Vec<&CaseRecordRow> = of_kind("assessment").collect();
+        completed.sort_by(|a, b| {
+            (a.text("completed_on"), a.updated_at.as_str())
+                .cmp(&(b.text("completed_on"), b.updated_at.as_str()))
+        });
+        for a in completed {
             if a.text("status") == Some("completed")
                 && let (Some(form), Some(Value::Object(ans))) =
                     (a.text("form"), a.data.get("answers"))
@@ -485,7 +506,7 @@ impl App {
             }
         }
         if case.data.subject_kind != SubjectKind::Family
-            && let Some(p) = self.store.person(case.data.subject_id).await?
+            && let Some(p) = subject
         {
             let d = &p.data;
             let mut m = Map::new();
@@ -516,7 +537,7 @@ impl App {
             m.insert("extra".into(), Value::Object(d.extra.clone()));
             facts.person = m;
         }
-        Ok(facts)
+        facts
     }
 
     /// The organisation of `kind` that serves the case's territory most closely.
@@ -535,7 +556,11 @@ impl App {
             // Plans are drawn up from the assessment on; a closed case keeps its plan.
             return Ok(());
         }
-        let facts = self.facts(ctx, &w.case, &w.records).await?;
+        let subject = match w.case.data.subject_kind {
+            SubjectKind::Family => None,
+            _ => w.tx.read_person(w.case.data.subject_id).await?,
+        };
+        let facts = self.facts(ctx, &w.case, &w.records, subject.as_ref());
         let existing: Vec<ExistingActivity> = w
             .of_kind("activity")
             .map(|a| ExistingActivity {
@@ -639,14 +664,22 @@ impl App {
                 .of_kind("plan_version")
                 .filter(|v| v.text("plan") == Some(plan.as_str()))
                 .max_by_key(|v| v.data.get("number").and_then(Value::as_i64).unwrap_or(0));
-            let (number, draft_open) = match latest {
+            let (number, draft) = match latest {
                 Some(v) => (
                     v.data.get("number").and_then(Value::as_i64).unwrap_or(0),
-                    v.text("status") == Some("draft"),
+                    (v.text("status") == Some("draft")).then(|| (v.id, v.version, v.data.clone())),
                 ),
-                None => (0, false),
+                None => (0, None),
             };
-            if !draft_open {
+            if let Some((id, version, mut data)) = draft {
+                // The draft changed: count the revision, so that an approval of what the
+                // supervisor saw before it is refused as out of date.
+                if let Value::Object(m) = &mut data {
+                    let n = m.get("revision").and_then(Value::as_i64).unwrap_or(0);
+                    m.insert("revision".into(), Value::from(n + 1));
+                }
+                w.update(id, version, data).await?;
+            } else {
                 w.insert(
                     "plan_version",
                     json!({"plan": plan, "number": number + 1, "status": "draft"}),
@@ -788,7 +821,7 @@ impl App {
         if case.version != d.version {
             return Err(self.conflict("case", id, d.version, case.version).await);
         }
-        let mut w = self.begin_work(ctx, case).await?;
+        let mut w = self.begin_work(ctx, case, false).await?;
         if w.case.version != d.version {
             return Err(AppError::Conflict {
                 current: w.case.version,
@@ -858,6 +891,7 @@ impl App {
         w.case.version += 1;
         if step == CaseStep::AcceptTransfer {
             self.move_subject(ctx, &mut w).await?;
+            self.hand_over_activities(&mut w).await?;
         }
         if matches!(step, CaseStep::ActivatePlan | CaseStep::RevisePlan) {
             self.schedule_visit(&mut w, None, today).await?;
@@ -873,7 +907,7 @@ impl App {
         match w.case.data.subject_kind {
             SubjectKind::Family => {}
             _ => {
-                if let Some(p) = self.store.person(w.case.data.subject_id).await?
+                if let Some(p) = w.tx.read_person(w.case.data.subject_id).await?
                     && !p
                         .data
                         .residence_territory
@@ -890,6 +924,43 @@ impl App {
                     w.tx.update_person(p.id, p.version, &p.data, &d).await?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// After a transfer, the open activities go to the receiving territory's organisations of
+    /// the same kind (a revision of the plans).
+    async fn hand_over_activities(&self, w: &mut Work) -> AppResult<()> {
+        let territory = w.case.territory.clone();
+        let moves: Vec<(Uuid, i64, Value, String)> = w
+            .of_kind("activity")
+            .filter(|a| {
+                a.text("status")
+                    .and_then(ActivityStatus::parse)
+                    .is_some_and(ActivityStatus::is_open)
+            })
+            .filter_map(|a| {
+                let kind = a.text("agency_kind")?;
+                let org = self.serving_agency(&territory, kind)?;
+                if a.text("responsible_org") == Some(org.as_str()) {
+                    return None;
+                }
+                let mut d = a.data.clone();
+                if let Value::Object(m) = &mut d {
+                    m.insert("responsible_org".into(), Value::String(org));
+                    m.remove("responsible_user");
+                }
+                Some((
+                    a.id,
+                    a.version,
+                    d,
+                    a.text("plan").unwrap_or_default().to_string(),
+                ))
+            })
+            .collect();
+        for (id, version, data, plan) in moves {
+            w.update(id, version, data).await?;
+            w.revised.insert(plan);
         }
         Ok(())
     }
@@ -935,7 +1006,7 @@ impl App {
         if !case.status.is_open() {
             return Err(problem("case", "case_closed"));
         }
-        let mut w = self.begin_work(ctx, case).await?;
+        let mut w = self.begin_work(ctx, case, true).await?;
         w.tx.set_effective_on(from);
         let id = w
             .insert(
@@ -984,10 +1055,14 @@ impl App {
     ) -> AppResult<()> {
         let case = self.case_for(ctx, case_id, Action::WorkCase).await?;
         let Some(rec) = self.store.case_record(id).await? else {
-            return Err(AppError::NotFound);
+            return Err(self
+                .missing(ctx, Action::WorkCase, ("circumstance", &id.to_string()))
+                .await);
         };
         if rec.case_id != case_id || rec.kind != "circumstance" {
-            return Err(AppError::NotFound);
+            return Err(self
+                .missing(ctx, Action::WorkCase, ("circumstance", &id.to_string()))
+                .await);
         }
         if !case.status.is_open() {
             return Err(problem("case", "case_closed"));
@@ -1020,8 +1095,22 @@ impl App {
                 ended
             }
             "correct" => {
-                let kind = self.check_circumstance_kind(&d.kind, today, &mut p);
-                let from = past_day(&d.effective_from, "effective_from", today, &mut p);
+                // What is left empty keeps its value.
+                let kind = if d.kind.trim().is_empty() {
+                    None
+                } else {
+                    self.check_circumstance_kind(&d.kind, today, &mut p)
+                };
+                let from = if d.effective_from.trim().is_empty() {
+                    None
+                } else {
+                    past_day(&d.effective_from, "effective_from", today, &mut p)
+                };
+                if let (Some(f), Some(to)) = (from, rec.text("effective_to").and_then(parse_date))
+                    && f > to
+                {
+                    p.push("effective_from", "after_end");
+                }
                 let note = text_or_none(&d.note, "note", &mut p);
                 let reason = text_or_none(&d.reason, "reason", &mut p);
                 if reason.is_none() {
@@ -1043,7 +1132,7 @@ impl App {
                         m.insert("correction_reason".into(), Value::String(r));
                     }
                 }
-                from
+                from.or_else(|| rec.text("effective_from").and_then(parse_date))
             }
             "" => {
                 p.push("change", "required");
@@ -1057,7 +1146,7 @@ impl App {
         if !p.is_empty() {
             return Err(AppError::Invalid(p));
         }
-        let mut w = self.begin_work(ctx, case).await?;
+        let mut w = self.begin_work(ctx, case, true).await?;
         w.tx.set_effective_on(effective);
         w.update(id, d.version, data).await?;
         w.tx.set_effective_on(None);
@@ -1118,7 +1207,7 @@ impl App {
         if !p.is_empty() {
             return Err(AppError::Invalid(p));
         }
-        let mut w = self.begin_work(ctx, case).await?;
+        let mut w = self.begin_work(ctx, case, true).await?;
         let mut data = json!({
             "form": form.code,
             "form_version": form.version,
@@ -1166,7 +1255,15 @@ impl App {
 
     /// Approve the draft version of a plan (issue 5 item 4): its activities are kept with the
     /// version as approved; a case assessed in full moves on to carrying out the plan.
-    pub async fn approve_plan(&self, ctx: &Ctx, case_id: Uuid, plan: &str) -> AppResult<()> {
+    /// `draft`: the draft version (id, version) the supervisor looked at; when given, approval
+    /// is refused as a conflict if the plan changed since.
+    pub async fn approve_plan(
+        &self,
+        ctx: &Ctx,
+        case_id: Uuid,
+        plan: &str,
+        draft: Option<(Uuid, i64)>,
+    ) -> AppResult<()> {
         let case = self.case_for(ctx, case_id, Action::ApprovePlan).await?;
         if self.profile.rules.plan(plan).is_none() {
             return Err(problem("plan", "unknown_code"));
@@ -1174,14 +1271,23 @@ impl App {
         if !case.status.is_open() {
             return Err(problem("plan", "case_closed"));
         }
-        let mut w = self.begin_work(ctx, case).await?;
-        let Some(draft) = w
+        let mut w = self.begin_work(ctx, case, true).await?;
+        let Some(draft_row) = w
             .of_kind("plan_version")
             .find(|v| v.text("plan") == Some(plan) && v.text("status") == Some("draft"))
             .cloned()
         else {
             return Err(problem("plan", "nothing_to_approve"));
         };
+        if let Some((id, version)) = draft
+            && (id != draft_row.id || version != draft_row.version)
+        {
+            return Err(AppError::Conflict {
+                current: draft_row.version,
+                changes: Vec::new(),
+            });
+        }
+        let draft = draft_row;
         let snapshot: Vec<Value> = w
             .of_kind("activity")
             .filter(|a| a.text("plan") == Some(plan))
@@ -1254,7 +1360,7 @@ impl App {
     /// already follows the facts.
     pub async fn regenerate_plan(&self, ctx: &Ctx, case_id: Uuid) -> AppResult<()> {
         let case = self.case_for(ctx, case_id, Action::WorkCase).await?;
-        let w = self.begin_work(ctx, case).await?;
+        let w = self.begin_work(ctx, case, true).await?;
         self.finish_work(ctx, w).await
     }
 
@@ -1264,11 +1370,19 @@ impl App {
     pub(crate) async fn follow_subject_change(&self, ctx: &Ctx, subject_id: Uuid) -> AppResult<()> {
         for case in self.store.cases_of_subject(subject_id).await? {
             if case.status.is_open() && case.status != CaseStatus::Identified {
-                let w = self.begin_work(ctx, case).await?;
+                let w = self.begin_work(ctx, case, true).await?;
                 self.finish_work(ctx, w).await?;
             }
         }
         Ok(())
+    }
+
+    /// [`Self::follow_subject_change`] after an edit that is already saved: a failure here must
+    /// not turn the saved edit into an error; the plan then follows at the case's next change.
+    pub(crate) async fn after_subject_change(&self, ctx: &Ctx, subject_id: Uuid) {
+        if let Err(e) = self.follow_subject_change(ctx, subject_id).await {
+            tracing::warn!(error = %e, "plans not regenerated after a change of their subject");
+        }
     }
 
     // ---- activities ----
@@ -1328,7 +1442,7 @@ impl App {
         if !case.status.is_open() {
             return Err(problem("case", "case_closed"));
         }
-        let mut w = self.begin_work(ctx, case).await?;
+        let mut w = self.begin_work(ctx, case, true).await?;
         let id = w
             .insert(
                 "activity",
@@ -1360,10 +1474,14 @@ impl App {
     ) -> AppResult<()> {
         let case = self.case_for(ctx, case_id, Action::RecordActivity).await?;
         let Some(rec) = self.store.case_record(id).await? else {
-            return Err(AppError::NotFound);
+            return Err(self
+                .missing(ctx, Action::RecordActivity, ("activity", &id.to_string()))
+                .await);
         };
         if rec.case_id != case_id || rec.kind != "activity" {
-            return Err(AppError::NotFound);
+            return Err(self
+                .missing(ctx, Action::RecordActivity, ("activity", &id.to_string()))
+                .await);
         }
         let agency_kind = rec.text("agency_kind").unwrap_or_default().to_string();
         let target = self.activity_target(ctx, &case, &agency_kind);
@@ -1433,6 +1551,12 @@ impl App {
         {
             m.insert("status".into(), Value::from(s.code()));
             m.remove("retired_by_rules");
+            // Taking an activity out of the plan or back into it revises the plan.
+            if old_status == Some(ActivityStatus::NoLongerNeeded)
+                || s == ActivityStatus::NoLongerNeeded
+            {
+                revised = true;
+            }
             match s {
                 ActivityStatus::Done => {
                     let done = past_day(&d.completed_on, "completed_on", today, &mut p);
@@ -1443,9 +1567,6 @@ impl App {
                 ActivityStatus::NotDone | ActivityStatus::NoLongerNeeded => {
                     if reason.is_none() {
                         p.push("reason", "required");
-                    }
-                    if s == ActivityStatus::NoLongerNeeded {
-                        revised = true;
                     }
                     m.remove("completed_on");
                 }
@@ -1471,7 +1592,7 @@ impl App {
             return Err(problem("case", "case_closed"));
         }
         let plan = rec.text("plan").unwrap_or_default().to_string();
-        let mut w = self.begin_work(ctx, case).await?;
+        let mut w = self.begin_work(ctx, case, true).await?;
         w.update(id, d.version, data).await?;
         if revised {
             w.revised.insert(plan);
@@ -1504,6 +1625,16 @@ impl App {
                     p.push("next_visit_on", "not_after_visit");
                     None
                 }
+                // The profile's period is the longest gap between visits.
+                Some(x)
+                    if x > visited.unwrap_or(today)
+                        + Duration::days(i64::from(
+                            self.profile.casework.monitoring_every_days,
+                        )) =>
+                {
+                    p.push("next_visit_on", "beyond_monitoring_period");
+                    None
+                }
                 Some(x) => Some(x),
             },
         };
@@ -1514,13 +1645,29 @@ impl App {
             return Err(problem("visited_on", "no_plan_to_monitor"));
         }
         let visited = visited.unwrap_or(today);
-        let mut w = self.begin_work(ctx, case).await?;
+        let mut w = self.begin_work(ctx, case, true).await?;
+        if !matches!(
+            w.case.status,
+            CaseStatus::PlanActive | CaseStatus::Monitoring
+        ) {
+            return Err(problem("visited_on", "no_plan_to_monitor"));
+        }
         w.tx.set_effective_on(Some(visited));
         let planned = w
             .of_kind("visit")
             .filter(|v| v.text("status") == Some("planned"))
             .min_by_key(|v| v.text("due_on").map(str::to_string))
             .map(|v| (v.id, v.version, v.data.clone()));
+        if let Some(seen) = d.planned
+            && planned
+                .as_ref()
+                .is_none_or(|(id, v, _)| *id != seen || *v != d.planned_version)
+        {
+            return Err(AppError::Conflict {
+                current: planned.as_ref().map_or(0, |(_, v, _)| *v),
+                changes: Vec::new(),
+            });
+        }
         let id = match planned {
             Some((id, version, mut data)) => {
                 if let Value::Object(m) = &mut data {
@@ -1749,6 +1896,11 @@ impl App {
                 } else {
                     value_text(&because.value, cls)
                 };
+                if because.negated {
+                    // What the rule wanted not to find: "Социальные выплаты: не ЕСП".
+                    let not = if lang == "en" { "not" } else { "не" };
+                    return format!("{label}: {not} {}", v.replace(", ", " / "));
+                }
                 format!("{label}: {v}")
             }
         };
@@ -1806,7 +1958,7 @@ mod send_check {
         is_send(app.regenerate_plan(ctx, id));
         is_send(app.add_activity(ctx, id, &ActivityDraft::default()));
         is_send(app.update_activity(ctx, id, id, &ActivityUpdate::default()));
-        is_send(app.approve_plan(ctx, id, ""));
+        is_send(app.approve_plan(ctx, id, "", None));
         is_send(app.record_visit(ctx, id, &VisitDraft::default()));
         is_send(app.agenda(ctx));
         is_send(app.completeness(ctx, "", 0));

@@ -1112,7 +1112,7 @@ pub async fn walk_cases(app: &App, seed: u64, max: usize) -> AppResult<usize> {
             continue;
         }
         for plan in &p.rules.plans {
-            let _ = app.approve_plan(ctx, id, &plan.code).await;
+            let _ = app.approve_plan(ctx, id, &plan.code, None).await;
         }
         // Some activities done, one in progress.
         let acts = app.store.case_records(id, Some("activity")).await?;
@@ -1163,6 +1163,7 @@ pub async fn walk_cases(app: &App, seed: u64, max: usize) -> AppResult<usize> {
                     } else {
                         String::new()
                     },
+                    ..VisitDraft::default()
                 },
             )
             .await;

@@ -1077,7 +1077,7 @@ impl App {
         let v = self
             .note_scope_denial(ctx, Action::UpdateRecord, "person", res)
             .await?;
-        self.follow_subject_change(ctx, id).await?;
+        self.after_subject_change(ctx, id).await;
         Ok(v)
     }
 
@@ -1139,7 +1139,7 @@ impl App {
         let v = self
             .update_person_inner(ctx, id, base_version, &draft, Some(section))
             .await?;
-        self.follow_subject_change(ctx, id).await?;
+        self.after_subject_change(ctx, id).await;
         Ok(v)
     }
 

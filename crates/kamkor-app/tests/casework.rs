@@ -399,12 +399,14 @@ async fn a_case_goes_through_its_whole_life_and_the_plan_follows_the_facts() {
             .into_iter()
             .collect();
         let denied = app
-            .approve_plan(&worker, case.id, &plans[0])
+            .approve_plan(&worker, case.id, &plans[0], None)
             .await
             .expect_err("worker");
         assert!(matches!(denied, AppError::Forbidden(_)), "{n}");
         for p in &plans {
-            app.approve_plan(&boss, case.id, p).await.expect("approve");
+            app.approve_plan(&boss, case.id, p, None)
+                .await
+                .expect("approve");
         }
         let c = app.store.case(case.id).await.expect("r").expect("case");
         assert_eq!(c.status, CaseStatus::PlanActive, "{n}");
@@ -473,13 +475,13 @@ async fn a_case_goes_through_its_whole_life_and_the_plan_follows_the_facts() {
                 .iter()
                 .any(|v| v.text("plan") == Some(p.as_str()) && v.text("status") == Some("draft"));
             if drafts {
-                app.approve_plan(&boss, case.id, p)
+                app.approve_plan(&boss, case.id, p, None)
                     .await
                     .expect("approve the revision");
             }
         }
         let nothing = app
-            .approve_plan(&boss, case.id, &first_plan)
+            .approve_plan(&boss, case.id, &first_plan, None)
             .await
             .expect_err("approved already");
         assert_eq!(code_of(nothing), "plan:nothing_to_approve", "{n}");
@@ -778,6 +780,219 @@ async fn a_plan_follows_a_change_of_the_childs_attributes() {
             disability_rule(&acts).as_deref(),
             Some("no_longer_needed"),
             "{n}"
+        );
+        let replay = app.store.replay_check().await.expect("replay runs");
+        assert!(replay.is_ok(), "{n}: {replay:?}");
+    }
+}
+
+#[tokio::test]
+async fn plan_approval_and_visits_refuse_what_the_user_did_not_see() {
+    for e in envs().await {
+        let app = &e.app;
+        let n = e.name;
+        let root = app.profile.root_territory().expect("root").code.clone();
+        let worker = user(app, "worker3", Role::Specialist, &root, "").await;
+        let boss = user(app, "boss3", Role::Supervisor, &root, "").await;
+        let any = app
+            .store
+            .list_cases(&CaseQuery {
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .expect("cases")
+            .remove(0);
+        let child = app
+            .store
+            .person(any.data.subject_id)
+            .await
+            .expect("p")
+            .expect("child");
+        let territory = child.data.residence_territory.clone().expect("territory");
+        let case = app
+            .open_case(
+                &worker,
+                &CaseDraft {
+                    subject_kind: "child".into(),
+                    subject_id: child.id.to_string(),
+                    identified_on: kamkor_domain::records::format_date(worker.today()),
+                    identification_territory: territory.clone(),
+                    responsible_org: agency_for(app, &territory),
+                    ..CaseDraft::default()
+                },
+            )
+            .await
+            .expect("open");
+        step(app, &worker, &case, "start_initial_assessment")
+            .await
+            .expect("start");
+        app.save_assessment(
+            &worker,
+            case.id,
+            &AssessmentDraft {
+                form: "initial".into(),
+                answers: answers(app, "initial", &[("needs_comprehensive", "true")]),
+                complete: true,
+                ..AssessmentDraft::default()
+            },
+        )
+        .await
+        .expect("initial");
+        app.add_circumstance(
+            &worker,
+            case.id,
+            &CircumstanceDraft {
+                kind: "C01".into(),
+                ..CircumstanceDraft::default()
+            },
+        )
+        .await
+        .expect("circumstance");
+        step(app, &worker, &case, "start_comprehensive_assessment")
+            .await
+            .expect("comprehensive");
+        let draft = records(app, &case, "plan_version")
+            .await
+            .into_iter()
+            .find(|v| v.text("status") == Some("draft"))
+            .expect("a draft");
+        let plan = draft.text("plan").expect("plan").to_string();
+        // The worker changes the plan after the supervisor opened it: approval is a conflict.
+        app.add_activity(
+            &worker,
+            case.id,
+            &kamkor_app::casework::ActivityDraft {
+                plan: plan.clone(),
+                title: "Посетить семью вместе с педагогом".into(),
+                responsible_org: agency_for(app, &territory),
+                due_on: kamkor_domain::records::format_date(worker.today() + Duration::days(10)),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("manual activity");
+        let stale = app
+            .approve_plan(&boss, case.id, &plan, Some((draft.id, draft.version)))
+            .await
+            .expect_err("stale draft");
+        assert!(matches!(stale, AppError::Conflict { .. }), "{n}: {stale:?}");
+        let fresh = app
+            .store
+            .case_record(draft.id)
+            .await
+            .expect("r")
+            .expect("draft");
+        app.approve_plan(&boss, case.id, &plan, Some((fresh.id, fresh.version)))
+            .await
+            .expect("approve what was seen");
+
+        // A correction with empty fields keeps them; a correction needs its reason.
+        let circ = records(app, &case, "circumstance").await.remove(0);
+        let no_reason = app
+            .change_circumstance(
+                &worker,
+                case.id,
+                circ.id,
+                &CircumstanceChange {
+                    version: circ.version,
+                    change: "correct".into(),
+                    note: "уточнено".into(),
+                    ..CircumstanceChange::default()
+                },
+            )
+            .await
+            .expect_err("reason");
+        assert_eq!(code_of(no_reason), "reason:required", "{n}");
+        app.change_circumstance(
+            &worker,
+            case.id,
+            circ.id,
+            &CircumstanceChange {
+                version: circ.version,
+                change: "correct".into(),
+                note: "уточнено".into(),
+                reason: "опечатка в примечании".into(),
+                ..CircumstanceChange::default()
+            },
+        )
+        .await
+        .expect("correct");
+        let corrected = app.store.case_record(circ.id).await.expect("r").expect("c");
+        assert_eq!(corrected.text("kind"), Some("C01"), "{n}: the kind is kept");
+        assert_eq!(
+            corrected.text("effective_from"),
+            circ.text("effective_from"),
+            "{n}"
+        );
+        assert_eq!(corrected.text("note"), Some("уточнено"));
+
+        // Visits: the next one within the monitoring period, and a second submission of the
+        // same form is a conflict rather than a second visit.
+        app.save_assessment(
+            &worker,
+            case.id,
+            &AssessmentDraft {
+                form: "comprehensive".into(),
+                answers: answers(app, "comprehensive", &[]),
+                complete: true,
+                ..AssessmentDraft::default()
+            },
+        )
+        .await
+        .expect("comprehensive done");
+        let mut all_approved = true;
+        for p in app.profile.rules.plans.iter() {
+            if records(app, &case, "plan_version").await.iter().any(|v| {
+                v.text("plan") == Some(p.code.as_str()) && v.text("status") == Some("draft")
+            }) {
+                all_approved &= app
+                    .approve_plan(&boss, case.id, &p.code, None)
+                    .await
+                    .is_ok();
+            }
+        }
+        assert!(all_approved, "{n}");
+        let c = app.store.case(case.id).await.expect("r").expect("case");
+        assert_eq!(c.status, CaseStatus::PlanActive, "{n}");
+        let planned = records(app, &case, "visit").await.remove(0);
+        let far = app
+            .record_visit(
+                &worker,
+                case.id,
+                &VisitDraft {
+                    findings: "всё в порядке".into(),
+                    next_visit_on: kamkor_domain::records::format_date(
+                        worker.today() + Duration::days(400),
+                    ),
+                    ..VisitDraft::default()
+                },
+            )
+            .await
+            .expect_err("too far");
+        assert_eq!(
+            code_of(far),
+            "next_visit_on:beyond_monitoring_period",
+            "{n}"
+        );
+        let form = VisitDraft {
+            findings: "всё в порядке".into(),
+            planned: Some(planned.id),
+            planned_version: planned.version,
+            ..VisitDraft::default()
+        };
+        app.record_visit(&worker, case.id, &form)
+            .await
+            .expect("visit");
+        let again = app
+            .record_visit(&worker, case.id, &form)
+            .await
+            .expect_err("twice");
+        assert!(matches!(again, AppError::Conflict { .. }), "{n}: {again:?}");
+        assert_eq!(
+            records(app, &case, "visit").await.len(),
+            2,
+            "{n}: one done, one planned"
         );
         let replay = app.store.replay_check().await.expect("replay runs");
         assert!(replay.is_ok(), "{n}: {replay:?}");

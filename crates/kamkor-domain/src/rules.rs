@@ -345,9 +345,13 @@ fn condition(
         }
     };
     if let Some(code) = raw.category {
-        if !classifier_has(profile, "dls_category", &code)
-            && !classifier_has(profile, circumstances, &code)
-        {
+        // A case's categories come from the same classifier `records::validate_case` uses.
+        let cat_cls = if profile.classifier("dls_category").is_some() {
+            "dls_category"
+        } else {
+            "need"
+        };
+        if !classifier_has(profile, cat_cls, &code) {
             return Err(rerr(
                 format!("{key}.category"),
                 format!("unknown category {code:?}"),

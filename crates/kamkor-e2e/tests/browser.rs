@@ -13,8 +13,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Ctx, R, STEP, Shots, choose, click_and_wait, ensure, fill, find, goto, here, id_after, path,
-    run_journey, set_value, text, url_encode, value,
+    Ctx, R, STEP, Shots, choose, click, click_and_wait, ensure, exists, fill, find, goto, here,
+    id_after, path, run_journey, set_value, text, url_encode, value,
 };
 use fantoccini::{Client, Locator};
 use kamkor_app::NewUser;
@@ -237,6 +237,58 @@ async fn social_worker_journey(c: &Client, base: &str, shots: &Shots) -> R<()> {
     );
     shots.take(c, "08-home-with-case").await?;
     eprintln!("journey 1: registered {SURNAME} {GIVEN_NAME} ({person_id}), opened case {number}");
+    case_work_journey(c, base, shots, &case_id).await
+}
+
+/// Journey 1, continued (issue 5): the worker starts the initial assessment, completes it, adds
+/// a circumstance and sees the plan generated with the rule named on each activity.
+async fn case_work_journey(c: &Client, base: &str, shots: &Shots, case_id: &str) -> R<()> {
+    let card = format!("{base}/cases/{case_id}");
+    goto(c, &card).await?;
+    click_and_wait(
+        c,
+        "#lifecycle form input[value='start_initial_assessment'] ~ button",
+    )
+    .await
+    .ctx("case card: no button to start the initial assessment")?;
+    let stage = text(c, "#lifecycle dl.facts dd strong").await?;
+    ensure!(
+        stage == "Первичная оценка",
+        "case card: the stage reads {stage:?} after starting the initial assessment"
+    );
+    goto(c, &format!("{card}/assessments/new?form=initial")).await?;
+    choose(c, "select[name='extra.immediate_danger']", "false").await?;
+    choose(c, "select[name='extra.risk_level']", "medium").await?;
+    choose(c, "select[name='extra.needs_comprehensive']", "true").await?;
+    shots.take(c, "09-initial-assessment").await?;
+    click_and_wait(c, "button[value='complete']").await?;
+    ensure!(
+        path(c).await? == format!("/cases/{case_id}"),
+        "completing the assessment: expected the case card, got {} (errors: {:?})",
+        here(c).await,
+        text(c, "div.errors").await.unwrap_or_default()
+    );
+    // Both parents abroad (seed 000 §20): the plan is generated at once.
+    // The form is open while the case has no circumstance yet.
+    if !exists(c, "#circumstances details.add[open]").await? {
+        click(c, "#circumstances details.add summary").await?;
+    }
+    choose(c, "#circumstances select[name='kind']", "C01").await?;
+    click_and_wait(c, "#circumstances form button.primary").await?;
+    let plan = text(c, "#plan-child_protection")
+        .await
+        .ctx("case card: no child protection plan")?;
+    ensure!(
+        plan.contains("Правило") && plan.contains("ожидает утверждения"),
+        "case card: the plan does not name its rules or its draft version: {plan:.300}"
+    );
+    let why = text(c, "#plan-child_protection td.why").await?;
+    ensure!(
+        why.contains("за рубежом") || why.contains("Оценка") || why.contains("Первичная"),
+        "case card: the first activity does not explain itself: {why:?}"
+    );
+    shots.take(c, "10-case-plan").await?;
+    eprintln!("journey 1: case {case_id} assessed, plan generated");
     Ok(())
 }
 

@@ -9,8 +9,9 @@ use sqlx::{AssertSqlSafe, Row};
 use uuid::Uuid;
 
 use crate::{
-    CASE_COLS, CaseRow, ChangeRow, Result, Store, StoreError, Tx, case_from_row, case_json,
-    change_from_row, corrupt, dup, format_date, uuid_col, view_actions_sql,
+    CASE_COLS, CaseRow, ChangeRow, PERSON_COLS, PersonRow, Result, Store, StoreError, Tx,
+    case_from_row, case_json, change_from_row, corrupt, dup, format_date, person_from_row,
+    uuid_col, view_actions_sql,
 };
 
 /// The kinds of case records; each is also the ledger entity of its entries.
@@ -237,6 +238,45 @@ impl Store {
 }
 
 impl Tx {
+    /// A case as this transaction sees it (on its own connection, so a transaction never waits
+    /// for a second connection from the pool). On PostgreSQL the row is locked until commit.
+    pub async fn read_case(&mut self, id: Uuid) -> Result<Option<CaseRow>> {
+        let lock = if self.engine == crate::Engine::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {CASE_COLS} FROM cases WHERE id = $1{lock}"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| case_from_row(&r)).transpose()
+    }
+
+    /// A case's records, oldest first, as this transaction sees them.
+    pub async fn read_case_records(&mut self, case_id: Uuid) -> Result<Vec<CaseRecordRow>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RECORD_COLS} FROM case_records WHERE case_id = $1 ORDER BY created_at, id"
+        )))
+        .bind(case_id.to_string())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    /// A person as this transaction sees it.
+    pub async fn read_person(&mut self, id: Uuid) -> Result<Option<PersonRow>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {PERSON_COLS} FROM persons WHERE id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| person_from_row(&r)).transpose()
+    }
+
     /// Add a record of case work (its data must hold `case_id`).
     pub async fn insert_case_record(
         &mut self,

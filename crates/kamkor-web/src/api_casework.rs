@@ -292,14 +292,48 @@ fn answers_named(e: AppError) -> AppError {
     }
 }
 
+/// The draft a supervisor approves: `{"draft_id", "version"}` as read from `/work` (optional;
+/// when given, a plan changed since is a 409 instead of being approved unseen).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct DraftSeen {
+    draft_id: Option<Uuid>,
+    version: Option<i64>,
+}
+
 async fn approve_plan(
     State(s): State<AppState>,
     auth: ApiAuth,
     Path((id, plan)): Path<(String, String)>,
+    body: axum::body::Bytes,
 ) -> ApiResult {
     let id = id_of(&id).map_err(err)?;
+    let seen = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        match serde_json::from_slice::<DraftSeen>(&body) {
+            Ok(DraftSeen {
+                draft_id: Some(id),
+                version: Some(v),
+            }) => Some((id, v)),
+            Ok(DraftSeen {
+                draft_id: None,
+                version: None,
+            }) => None,
+            Ok(_) => {
+                let mut p = kamkor_domain::records::Problems::default();
+                p.push("version", "required");
+                return Err(err(AppError::Invalid(p)));
+            }
+            Err(_) => {
+                let mut p = kamkor_domain::records::Problems::default();
+                p.push("draft_id", "bad_request");
+                return Err(err(AppError::Invalid(p)));
+            }
+        }
+    };
     s.app
-        .approve_plan(&auth.ctx, id, &plan)
+        .approve_plan(&auth.ctx, id, &plan, seen)
         .await
         .map_err(err)?;
     Ok(Json(json!({"plan": plan, "status": "approved"})).into_response())

@@ -356,7 +356,8 @@ pub(crate) fn work_sections(s: &AppState, auth: &PageAuth, card: &CaseCard) -> M
             @if works && matches!(c.status, CaseStatus::PlanActive | CaseStatus::Monitoring) {
                 details.add {
                     summary { (t(L, "cw_record_visit")) }
-                    (visit_form(csrf, c, &Problems::default(), &VisitDraft::default()))
+                    @let next = visits.iter().filter(|v| v.text("status") == Some("planned")).min_by_key(|v| v.text("due_on").map(str::to_string));
+                    (visit_form(csrf, c, &Problems::default(), &VisitDraft { planned: next.map(|v| v.id), planned_version: next.map_or(0, |v| v.version), ..VisitDraft::default() }))
                 }
             }
         }
@@ -415,6 +416,10 @@ fn plan_section(
                 @if draft.is_some() && may_approve {
                     form method="post" action={ "/cases/" (c.id) "/plans/" (plan) "/approve" } class="inline" {
                         (hidden_csrf(csrf))
+                        @if let Some(d) = draft {
+                            input type="hidden" name="draft" value=(d.id);
+                            input type="hidden" name="version" value=(d.version);
+                        }
                         button.primary type="submit" { (t(L, "cw_approve")) }
                     }
                 } @else if draft.is_some() {
@@ -428,11 +433,11 @@ fn plan_section(
                         }
                     }
                 }
-                (activities_table(s, c, &live, today, works))
+                (activities_table(s, c, &live, today, &|a: &CaseRecordRow| works || (c.status.is_open() && s.app.may_record_activity(&auth.ctx, c, a.text("agency_kind").unwrap_or_default()))))
                 @if !gone.is_empty() {
                     details {
                         summary { (t(L, "cw_no_longer_needed")) " (" (gone.len()) ")" }
-                        (activities_table(s, c, &gone, today, false))
+                        (activities_table(s, c, &gone, today, &|_: &CaseRecordRow| false))
                     }
                 }
             }
@@ -445,7 +450,7 @@ fn activities_table(
     c: &CaseRow,
     acts: &[&CaseRecordRow],
     today: time::Date,
-    links: bool,
+    links: &dyn Fn(&CaseRecordRow) -> bool,
 ) -> Markup {
     html! {
         table.activities {
@@ -455,7 +460,7 @@ fn activities_table(
                     @let over = is_overdue(a, today);
                     tr.overdue-row[over] {
                         td {
-                            @if links { a href={ "/cases/" (c.id) "/activities/" (a.id) } { (activity_title(s, a)) } } @else { (activity_title(s, a)) }
+                            @if links(a) { a href={ "/cases/" (c.id) "/activities/" (a.id) } { (activity_title(s, a)) } } @else { (activity_title(s, a)) }
                             @if let Some(g) = a.text("goal") { br; span.muted { (t(L, "cw_goal")) ": " (g) } }
                         }
                         td { (org_name(s, a.text("responsible_org"))) @if let Some(k) = a.text("agency_kind") { br; span.muted { (kind_name(s, k)) } } }
@@ -504,6 +509,10 @@ fn visit_form(csrf: &str, c: &CaseRow, problems: &Problems, d: &VisitDraft) -> M
     html! {
         form method="post" action={ "/cases/" (c.id) "/visits" } {
             (hidden_csrf(csrf))
+            @if let Some(pid) = d.planned {
+                input type="hidden" name="planned" value=(pid);
+                input type="hidden" name="planned_version" value=(d.planned_version);
+            }
             (error_summary(L, problems, field_label))
             (text_input(L, problems, Input { name: "visited_on", label: t(L, "cw_visited_on"), value: &d.visited_on, kind: "date", required: false, hint: Some(t(L, "cw_today_if_empty")), autocomplete: None }))
             (textarea(problems, "findings", t(L, "cw_findings"), &d.findings, true))
@@ -1086,7 +1095,11 @@ async fn plan_approve(
         return Err(csrf_failed());
     }
     let id = ids(&id)?;
-    match s.app.approve_plan(&auth.ctx, id, &plan).await {
+    // The draft the supervisor saw: a plan changed since is shown again, not approved unseen.
+    let seen = Uuid::parse_str(&f.get("draft"))
+        .ok()
+        .map(|d| (d, f.get("version").parse().unwrap_or(-1)));
+    match s.app.approve_plan(&auth.ctx, id, &plan, seen).await {
         Ok(()) => Ok(back_to_case(id, &format!("plan-{plan}"))),
         Err(AppError::Invalid(p)) => {
             let c = s.app.case_card(&auth.ctx, id).await.map_err(pe)?.case;
@@ -1101,6 +1114,10 @@ async fn plan_approve(
                     p { a.button href={ "/cases/" (c.id) } { (t(L, "cw_back_to_case")) } }
                 },
             ))
+        }
+        Err(AppError::Conflict { .. }) => {
+            let c = s.app.case_card(&auth.ctx, id).await.map_err(pe)?.case;
+            Ok(conflict_page(&s, &auth, &c))
         }
         Err(e) => Err(pe(e)),
     }
@@ -1168,7 +1185,7 @@ async fn plan_version_page(
     let body = html! {
         p { (t(L, &format!("cw_version_{}", v.text("status").unwrap_or_default()))) " " (date_text(v, "approved_on")) @if let Some(a) = approver { " — " (a) } }
         p.hint { (t(L, "cw_version_hint")) }
-        (activities_table(&s, &card.case, &refs, auth.ctx.today(), false))
+        (activities_table(&s, &card.case, &refs, auth.ctx.today(), &|_: &CaseRecordRow| false))
     };
     Ok(form_page(
         &s,
@@ -1410,6 +1427,8 @@ async fn visit_submit(
         visited_on: f.get("visited_on"),
         findings: f.get("findings"),
         next_visit_on: f.get("next_visit_on"),
+        planned: Uuid::parse_str(&f.get("planned")).ok(),
+        planned_version: f.get("planned_version").parse().unwrap_or(0),
     };
     match s.app.record_visit(&auth.ctx, id, &d).await {
         Ok(_) => Ok(back_to_case(id, "monitoring")),
@@ -1417,6 +1436,10 @@ async fn visit_submit(
             let c = s.app.case_card(&auth.ctx, id).await.map_err(pe)?.case;
             let body = visit_form(&auth.session.csrf_token, &c, &p, &d);
             Ok(form_page(&s, &auth, &c, t(L, "cw_record_visit"), &p, body))
+        }
+        Err(AppError::Conflict { .. }) => {
+            let c = s.app.case_card(&auth.ctx, id).await.map_err(pe)?.case;
+            Ok(conflict_page(&s, &auth, &c))
         }
         Err(e) => Err(pe(e)),
     }

@@ -563,7 +563,7 @@ fn case_table(
         table {
             thead { tr {
                 th { (t(L, "col_case")) } th { (t(L, "col_subject")) } th { (t(L, "col_status")) }
-                th { (t(L, "col_identified_on")) } th { (t(L, "col_territory")) }
+                th { (t(L, "col_identified_on")) } th { (t(L, "col_territory")) } th { (t(L, "cw_stage_due")) }
             } }
             tbody {
                 @for c in rows {
@@ -572,7 +572,13 @@ fn case_table(
                         td { @match subjects.get(&c.data.subject_id) { Some(n) => { (n) }, None => { span.muted { (t(L, "subject_hidden")) } } } }
                         td { span.badge { (status_label(c.status)) } }
                         td { (display_date(c.data.identified_on)) }
-                        td { (territory_name(&s.app.profile, L, &c.data.identification_territory)) }
+                        td { (territory_name(&s.app.profile, L, &c.territory)) }
+                        // The stage's deadline from the profile (issue 5 item 1), late ones marked.
+                        td {
+                            @if let Some(d) = s.app.stage_due(c).filter(|_| c.status.is_open()) {
+                                @if d < kamkor_store::now_utc().date() { strong.overdue { (display_date(d)) } } @else { (display_date(d)) }
+                            }
+                        }
                     }
                 }
             }

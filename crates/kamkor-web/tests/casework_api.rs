@@ -106,12 +106,37 @@ async fn approve_drafts(e: &Env, token: &str, case: &str) -> Vec<String> {
     for p in w["plans"].as_array().expect("plans") {
         if statuses(p).iter().any(|s| s == "draft") {
             let code = p["code"].as_str().expect("code");
+            // The draft as read: approving names it, so a plan changed since is refused.
+            let draft = p["versions"]
+                .as_array()
+                .expect("versions")
+                .iter()
+                .find(|v| v["status"] == "draft")
+                .expect("the draft");
+            let seen = json!({"draft_id": draft["id"], "version": draft["version"]});
+            let stale = json!({"draft_id": draft["id"], "version": draft["version"].as_i64().unwrap_or(0) - 1});
             let r = e
                 .json(
                     "POST",
                     &format!("/api/v1/cases/{case}/plans/{code}/approve"),
                     Some(token),
-                    json!({}),
+                    stale,
+                )
+                .await;
+            if r.status != StatusCode::FORBIDDEN {
+                ok(
+                    e,
+                    &r,
+                    StatusCode::CONFLICT,
+                    &format!("approve {code} as it was before"),
+                );
+            }
+            let r = e
+                .json(
+                    "POST",
+                    &format!("/api/v1/cases/{case}/plans/{code}/approve"),
+                    Some(token),
+                    seen,
                 )
                 .await;
             ok(e, &r, StatusCode::OK, &format!("approve {code}"));
