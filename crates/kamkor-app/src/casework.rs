@@ -490,6 +490,23 @@ impl App {
                 facts.circumstances.push((k.to_string(), d));
             }
         }
+        // Where a case's categories are items of the circumstance classifier (reentry-yugra:
+        // the needs chosen when the case is opened, seed 004 §3.1), they are needs recorded on
+        // the day of identification.
+        let category_classifier = if self.profile.classifier("dls_category").is_some() {
+            "dls_category"
+        } else {
+            "need"
+        };
+        if category_classifier == self.profile.casework.circumstance_classifier {
+            for c in &case.data.categories {
+                if !facts.circumstances.iter().any(|(k, _)| k == c) {
+                    facts
+                        .circumstances
+                        .push((c.clone(), case.data.identified_on));
+                }
+            }
+        }
         // The last completed assessment of each form (by the day it was completed, then by
         // its last change).
         let mut completed: Vec<&CaseRecordRow> = of_kind("assessment").collect();
@@ -1385,6 +1402,64 @@ impl App {
         }
     }
 
+    /// The account the system acts as when it keeps plans up to date on its own (and for the
+    /// demo): case work in the whole country, recorded as `system`.
+    pub fn system_worker_ctx(&self) -> Ctx {
+        let root = self
+            .profile
+            .root_territory()
+            .map(|t| t.code.clone())
+            .unwrap_or_default();
+        self.system_ctx(kamkor_store::UserRow {
+            id: "system".into(),
+            login: "system".into(),
+            full_name: "Система".into(),
+            role: "supervisor,specialist".into(),
+            scope_territory: root,
+            valid_from: "2000-01-01".into(),
+            active: true,
+            status: "active".into(),
+            ..kamkor_store::UserRow::default()
+        })
+    }
+
+    /// Bring every open case's plans in line with today's facts: ages change with time, and
+    /// deadlines counted from a date come due (run daily by the server and by `kamkor plans
+    /// regenerate`). A case already in line is not written. Returns the cases looked at.
+    pub async fn regenerate_open_cases(&self) -> AppResult<usize> {
+        let ctx = self.system_worker_ctx();
+        let mut seen = 0;
+        for status in [
+            CaseStatus::InitialAssessment,
+            CaseStatus::ComprehensiveAssessment,
+            CaseStatus::PlanActive,
+            CaseStatus::Monitoring,
+        ] {
+            let mut page = 0;
+            loop {
+                let cases = self
+                    .store
+                    .list_cases(&kamkor_store::CaseQuery {
+                        status: Some(status),
+                        limit: 500,
+                        offset: page * 500,
+                        ..Default::default()
+                    })
+                    .await?;
+                if cases.is_empty() {
+                    break;
+                }
+                for c in cases {
+                    seen += 1;
+                    let w = self.begin_work(&ctx, c, true).await?;
+                    self.finish_work(&ctx, w).await?;
+                }
+                page += 1;
+            }
+        }
+        Ok(seen)
+    }
+
     // ---- activities ----
 
     pub async fn add_activity(
@@ -1783,13 +1858,24 @@ impl App {
         let cases: Vec<CaseRow> = cases.into_iter().take(crate::PAGE_SIZE as usize).collect();
         let names = self.subject_names(ctx, &cases).await?;
         let today = ctx.today();
+        // The totals cover every case in the user's territory, read in pages.
+        let scope = self.scope_filter(ctx);
         let mut total = Completeness::default();
+        let mut after = None;
+        loop {
+            let batch = self
+                .store
+                .plan_activities(plan, scope.as_deref(), after, 2000)
+                .await?;
+            let Some(last) = batch.last() else { break };
+            after = Some(last.id);
+            total.add(&completeness_of(batch.iter(), today));
+        }
         let mut rows = Vec::new();
         for c in cases {
             let acts = self.store.case_records(c.id, Some("activity")).await?;
             let counts =
                 completeness_of(acts.iter().filter(|a| a.text("plan") == Some(plan)), today);
-            total.add(&counts);
             rows.push(CompletenessRow {
                 subject: names.get(&c.data.subject_id).cloned(),
                 case: c,

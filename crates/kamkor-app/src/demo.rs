@@ -994,22 +994,7 @@ pub async fn walk_cases(app: &App, seed: u64, max: usize) -> AppResult<usize> {
         ActivityUpdate, AssessmentDraft, CircumstanceDraft, StepDraft, VisitDraft,
     };
     let p = app.profile.clone();
-    let root = p
-        .root_territory()
-        .map(|t| t.code.clone())
-        .unwrap_or_default();
-    let actor = UserRow {
-        id: "system".into(),
-        login: "system".into(),
-        full_name: "Демо".into(),
-        role: "supervisor,specialist".into(),
-        scope_territory: root,
-        valid_from: "2000-01-01".into(),
-        active: true,
-        status: "active".into(),
-        ..UserRow::default()
-    };
-    let ctx = app.system_ctx(actor);
+    let ctx = app.system_worker_ctx();
     let mut rng = Rng::new(seed ^ 0x5eed_cafe);
     let cases = app
         .store

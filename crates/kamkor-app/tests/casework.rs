@@ -24,12 +24,18 @@ struct Env {
     _dir: Option<tempfile::TempDir>,
 }
 
-fn profile() -> kamkor_domain::profile::Profile {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../profiles/tzhs-kg");
+fn profile(name: &str) -> kamkor_domain::profile::Profile {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../profiles")
+        .join(name);
     kamkor_app::load_profile(&dir).expect("profile")
 }
 
 async fn envs() -> Vec<Env> {
+    envs_of("tzhs-kg").await
+}
+
+async fn envs_of(profile_name: &str) -> Vec<Env> {
     let mut out = Vec::new();
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open_sqlite_dir(dir.path()).await.expect("sqlite");
@@ -46,7 +52,7 @@ async fn envs() -> Vec<Env> {
     let mut envs = Vec::new();
     for (name, store, dir) in out {
         store.migrate().await.expect("migrate");
-        let app = App::new(store, profile(), AppConfig::default());
+        let app = App::new(store, profile(profile_name), AppConfig::default());
         app.bind_profile().await.expect("bind");
         kamkor_app::demo::generate(&app, 12, 5, 0, |_| {})
             .await
@@ -996,5 +1002,82 @@ async fn plan_approval_and_visits_refuse_what_the_user_did_not_see() {
         );
         let replay = app.store.replay_check().await.expect("replay runs");
         assert!(replay.is_ok(), "{n}: {replay:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_resocialisation_plan_comes_from_the_needs_chosen_when_the_case_opens() {
+    // Seed 004 §3.1: needs recorded at or before release generate the plan of services.
+    for e in envs_of("reentry-yugra").await {
+        let app = &e.app;
+        let n = e.name;
+        let root = app.profile.root_territory().expect("root").code.clone();
+        let worker = user(app, "worker4", Role::Specialist, &root, "").await;
+        let any = app
+            .store
+            .list_cases(&CaseQuery {
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .expect("cases")
+            .remove(0);
+        let person = app
+            .store
+            .person(any.data.subject_id)
+            .await
+            .expect("p")
+            .expect("person");
+        let territory = person.data.residence_territory.clone().expect("territory");
+        let org = app
+            .profile
+            .agencies
+            .iter()
+            .find(|a| app.profile.territory_within(&territory, &a.territory))
+            .expect("an agency")
+            .code
+            .clone();
+        let case = app
+            .open_case(
+                &worker,
+                &CaseDraft {
+                    subject_kind: "person".into(),
+                    subject_id: person.id.to_string(),
+                    identified_on: kamkor_domain::records::format_date(worker.today()),
+                    identification_territory: territory.clone(),
+                    categories: vec!["N01".into(), "N05".into()],
+                    responsible_org: org,
+                    ..CaseDraft::default()
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{n}: open {e:?}"));
+        step(app, &worker, &case, "start_initial_assessment")
+            .await
+            .expect("start");
+        let acts = records(app, &case, "activity").await;
+        for need in ["N01", "N05"] {
+            assert!(
+                acts.iter()
+                    .any(|a| a.text("plan") == Some("resocialisation")
+                        && a.data["because"]
+                            .as_array()
+                            .is_some_and(|b| b.iter().any(|x| x["key"] == need))),
+                "{n}: no service for {need}"
+            );
+        }
+        let (rows, total, _) = app
+            .completeness(&worker, "resocialisation", 0)
+            .await
+            .expect("completeness");
+        let mine = rows
+            .iter()
+            .find(|r| r.case.id == case.id)
+            .expect("the case is listed");
+        assert!(mine.counts.total() >= 2, "{n}");
+        assert!(
+            total.total() >= mine.counts.total(),
+            "{n}: the total covers the territory"
+        );
     }
 }

@@ -183,6 +183,49 @@ impl Store {
             .collect()
     }
 
+    /// Activities of one plan in cases served by the given territories (all when None), in
+    /// pages by id after `after`: for totals over a whole territory.
+    pub async fn plan_activities(
+        &self,
+        plan: &str,
+        territories: Option<&[String]>,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<CaseRecordRow>> {
+        let mut sql = String::from(
+            "SELECT r.id, r.kind, r.case_id, r.version, r.status, r.due_on, r.rule_key, r.data, r.created_at, r.created_by, r.updated_at, r.updated_by \
+             FROM case_records r JOIN cases c ON c.id = r.case_id \
+             WHERE r.kind = 'activity' AND r.id > $1 AND r.data LIKE $2",
+        );
+        let mut binds: Vec<String> = vec![
+            after.map(|a| a.to_string()).unwrap_or_default(),
+            format!("%\"plan\":{}%", Value::String(plan.to_string())),
+        ];
+        if let Some(ts) = territories {
+            if ts.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ps: Vec<String> = ts
+                .iter()
+                .map(|t| {
+                    binds.push(t.clone());
+                    format!("${}", binds.len())
+                })
+                .collect();
+            sql.push_str(&format!(" AND c.territory IN ({})", ps.join(",")));
+        }
+        sql.push_str(&format!(" ORDER BY r.id LIMIT {}", limit.clamp(1, 5000)));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(record_from_row)
+            .filter(|r| r.as_ref().map_or(true, |r| r.text("plan") == Some(plan)))
+            .collect()
+    }
+
     /// Cases waiting to be accepted by the given territories.
     pub async fn incoming_transfers(&self, territories: Option<&[String]>) -> Result<Vec<CaseRow>> {
         let mut sql = format!(

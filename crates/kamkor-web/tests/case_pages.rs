@@ -374,7 +374,7 @@ async fn case_pages_home_shows_overdue_work_and_completeness_renders() {
         let page = e.page("/completeness", &cookie).await;
         assert_eq!(page.status, StatusCode::OK, "{n}");
         assert!(page.body.contains("Полнота предоставления услуг"), "{n}");
-        assert!(page.body.contains("Итого на странице"), "{n}");
+        assert!(page.body.contains("Итого по вашей территории"), "{n}");
         // A viewer without record access gets no agenda.
         e.user("aud", &[Role::Auditor], None).await;
         let (aud, _) = e.page_login("aud").await;

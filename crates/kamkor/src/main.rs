@@ -113,6 +113,21 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Case plans generated from the profile's rules.
+    Plans {
+        #[command(subcommand)]
+        command: PlansCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PlansCommand {
+    /// Bring every open case's plans in line with today's facts (the server also does this
+    /// daily): ages change and deadlines come due without anyone editing the case.
+    Regenerate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -162,6 +177,8 @@ enum LedgerCommand {
 
 /// How often the server signs a checkpoint while entries arrive.
 const SEAL_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+/// How often the server brings open cases' plans in line with today's facts.
+const REGENERATE_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 #[derive(Subcommand)]
 enum AdminCommand {
@@ -465,6 +482,22 @@ async fn main() -> Result<()> {
                     }
                 })
             };
+            // Plans follow time too (ages, deadlines from dates): once a day, first a minute
+            // after the start.
+            let planner = {
+                let app = app.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                    let mut tick = tokio::time::interval(REGENERATE_EVERY);
+                    loop {
+                        tick.tick().await;
+                        match app.regenerate_open_cases().await {
+                            Ok(n) => tracing::info!(cases = n, "plans brought up to date"),
+                            Err(e) => tracing::warn!(error = %e, "plan regeneration failed"),
+                        }
+                    }
+                })
+            };
             let sealing_app = app.clone();
             let router = kamkor_web::router(
                 app,
@@ -491,6 +524,7 @@ async fn main() -> Result<()> {
             })
             .await?;
             // A last checkpoint on the way out, so nothing written is left unsigned.
+            planner.abort();
             sealer.abort();
             if let Err(e) = sealing_app.seal_ledger(&keys).await {
                 tracing::warn!(error = %e, "final ledger checkpoint failed");
@@ -507,6 +541,17 @@ async fn main() -> Result<()> {
         } => {
             let profile = load_profile(&db)?;
             bench::ledger(profile, db.database.as_deref(), entries, updates).await
+        }
+        Command::Plans {
+            command: PlansCommand::Regenerate { db },
+        } => {
+            let app = open_app(&db).await?;
+            let n = app
+                .regenerate_open_cases()
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            println!("plans of {n} open cases are in line with today's facts");
+            Ok(())
         }
         Command::Ledger {
             command: LedgerCommand::Verify { db },
