@@ -708,9 +708,13 @@ impl App {
     }
 
     fn progress(&self, w: &Work, outcome_given: bool) -> CaseProgress {
+        // A stage whose profile has no assessment form asks for none (reentry-yugra assesses
+        // needs once, before release).
         let completed = |stage: &str| {
-            w.of_kind("assessment")
-                .any(|a| a.text("status") == Some("completed") && a.text("stage") == Some(stage))
+            self.profile.assessment_forms(stage).next().is_none()
+                || w.of_kind("assessment").any(|a| {
+                    a.text("status") == Some("completed") && a.text("stage") == Some(stage)
+                })
         };
         // Every plan with activities has an approved version and no draft waiting; a plan
         // whose every activity was retired before it was ever approved is not waited for.
@@ -1913,7 +1917,12 @@ impl App {
                 .join(", "),
             Value::Bool(true) => "да".into(),
             Value::Bool(false) => "нет".into(),
-            Value::Null => "—".into(),
+            Value::Null => (if lang == "en" {
+                "not given"
+            } else {
+                "не указано"
+            })
+            .into(),
             other => other.to_string(),
         };
         let text = match because.fact.as_str() {
@@ -1983,6 +1992,10 @@ impl App {
                     value_text(&because.value, cls)
                 };
                 if because.negated {
+                    // A yes/no the rule wanted not to find reads as its opposite.
+                    if let Value::Bool(b) = because.value {
+                        return format!("{label}: {}", value_text(&Value::Bool(!b), None));
+                    }
                     // What the rule wanted not to find: "Социальные выплаты: не ЕСП".
                     let not = if lang == "en" { "not" } else { "не" };
                     return format!("{label}: {not} {}", v.replace(", ", " / "));

@@ -749,13 +749,14 @@ pub fn evaluate(c: &Condition, facts: &CaseFacts) -> Option<Vec<Because>> {
         }
         Condition::Not(inner) => match evaluate(inner, facts) {
             Some(_) => None,
-            None => Some(negated_facts(inner)),
+            None => Some(negated_facts(inner, facts)),
         },
     }
 }
 
-/// What a condition asked for, as negated facts ("no circumstance C05").
-fn negated_facts(c: &Condition) -> Vec<Because> {
+/// Why a condition does not hold, as negated facts ("no circumstance C05"): for `all`, only
+/// the parts that fail; for `any`, every part (they all fail).
+fn negated_facts(c: &Condition, facts: &CaseFacts) -> Vec<Because> {
     let one = |fact: &str, key: String, value: Value| Because {
         fact: fact.into(),
         key,
@@ -781,16 +782,14 @@ fn negated_facts(c: &Condition) -> Vec<Because> {
             vec![one("answer", format!("{form}.{field}"), wanted(cmp))]
         }
         Condition::Person { attribute, cmp } => vec![one("person", attribute.clone(), wanted(cmp))],
-        Condition::All(items) | Condition::Any(items) => {
-            items.iter().flat_map(negated_facts).collect()
-        }
-        Condition::Not(inner) => {
-            let mut v = negated_facts(inner);
-            for b in &mut v {
-                b.negated = !b.negated;
-            }
-            v
-        }
+        Condition::All(items) => items
+            .iter()
+            .filter(|i| evaluate(i, facts).is_none())
+            .flat_map(|i| negated_facts(i, facts))
+            .collect(),
+        Condition::Any(items) => items.iter().flat_map(|i| negated_facts(i, facts)).collect(),
+        // Not holding "not X" means X holds: its own facts say why.
+        Condition::Not(inner) => evaluate(inner, facts).unwrap_or_default(),
     }
 }
 
@@ -977,6 +976,18 @@ mod tests {
     fn not_explains_what_was_missing() {
         let c = Condition::Not(Box::new(Condition::Circumstance("C05".into())));
         let b = evaluate(&c, &CaseFacts::default()).expect("holds");
+        let both = Condition::Not(Box::new(Condition::All(vec![
+            Condition::Category("CAT01".into()),
+            Condition::Circumstance("C05".into()),
+        ])));
+        let facts = CaseFacts {
+            categories: vec!["CAT01".into()],
+            ..CaseFacts::default()
+        };
+        // Only the part that fails is named.
+        let why = evaluate(&both, &facts).expect("holds");
+        assert_eq!(why.len(), 1);
+        assert_eq!(why[0].key, "C05");
         assert_eq!(b.len(), 1);
         assert!(b[0].negated);
         assert_eq!(b[0].key, "C05");

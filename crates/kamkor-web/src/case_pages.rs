@@ -1283,6 +1283,7 @@ async fn activity_page(
 ) -> PageResult {
     let (card, i) = card_with_record(&s, &auth, &id, &aid, "activity").await?;
     let a = &card.records[i];
+    let worker = activity_worker(&s, a).await;
     Ok(activity_edit_page(
         &s,
         &auth,
@@ -1290,7 +1291,23 @@ async fn activity_page(
         a,
         &ActivityUpdate::default(),
         &Problems::default(),
+        worker,
     ))
+}
+
+/// The name of the worker answering for an activity, if one is named.
+async fn activity_worker(s: &AppState, a: &CaseRecordRow) -> Option<String> {
+    match a.text("responsible_user") {
+        Some(u) => s
+            .app
+            .store
+            .user(u)
+            .await
+            .ok()
+            .flatten()
+            .map(|u| u.full_name),
+        None => None,
+    }
 }
 
 fn activity_edit_page(
@@ -1300,6 +1317,7 @@ fn activity_edit_page(
     a: &CaseRecordRow,
     d: &ActivityUpdate,
     problems: &Problems,
+    worker: Option<String>,
 ) -> Response {
     let pr = &s.app.profile;
     let kind = a.text("agency_kind").unwrap_or_default();
@@ -1332,6 +1350,7 @@ fn activity_edit_page(
         dl.facts {
             @if let Some(g) = a.text("goal") { (dl_row(t(L, "cw_goal"), g.to_string())) }
             (dl_row(t(L, "cw_responsible"), format!("{} ({})", org_name(s, a.text("responsible_org")), kind_name(s, kind))))
+            (dl_row(t(L, "cw_worker"), worker.clone().unwrap_or_else(|| t(L, "cw_worker_none").to_string())))
             (dl_row(t(L, "cw_due"), date_text(a, "due_on")))
             (dl_row(t(L, "cw_status"), activity_status_label(a.text("status").unwrap_or("planned")).to_string()))
             @if let Some(r) = a.text("result") { (dl_row(t(L, "cw_result"), r.to_string())) }
@@ -1355,6 +1374,9 @@ fn activity_edit_page(
                 (text_input(L, problems, Input { name: "reason", label: t(L, "cw_reason"), value: &d.reason, kind: "text", required: false, hint: Some(t(L, "cw_reason_hint")), autocomplete: None }))
                 (select(L, problems, "responsible_org", t(L, "cw_responsible"), &pick(&d.responsible_org, "responsible_org"), false, &orgs))
                 (text_input(L, problems, Input { name: "due_on", label: t(L, "cw_due"), value: &pick(&d.due_on, "due_on"), kind: "date", required: false, hint: None, autocomplete: None }))
+                @if a.text("responsible_user") != Some(auth.ctx.user.id.as_str()) {
+                    label.check { input type="checkbox" name="take" value="1"; " " (t(L, "cw_take")) }
+                }
                 button.primary type="submit" { (t(L, "cw_save")) }
             }
         }
@@ -1377,7 +1399,12 @@ async fn activity_submit(
         version: f.get("version").parse().unwrap_or(-1),
         status: f.get("status"),
         responsible_org: f.get("responsible_org"),
-        responsible_user: String::new(),
+        // "I answer for it": the worker takes the activity.
+        responsible_user: if f.get("take") == "1" {
+            auth.ctx.user.id.clone()
+        } else {
+            String::new()
+        },
         due_on: f.get("due_on"),
         completed_on: f.get("completed_on"),
         result: f.get("result"),
@@ -1400,7 +1427,8 @@ async fn activity_submit(
             let Some(a) = card.records.iter().find(|r| r.id == aid) else {
                 return Err(pe(AppError::NotFound));
             };
-            Ok(activity_edit_page(&s, &auth, &card.case, a, &d, &p))
+            let worker = activity_worker(&s, a).await;
+            Ok(activity_edit_page(&s, &auth, &card.case, a, &d, &p, worker))
         }
         Err(AppError::Conflict { .. }) => {
             let c = s.app.case_card(&auth.ctx, id).await.map_err(pe)?.case;

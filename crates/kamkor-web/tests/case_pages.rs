@@ -306,6 +306,48 @@ async fn case_pages_carry_a_case_from_assessment_to_an_approved_plan() {
                 .contains("Обязательна, если мероприятие не выполнено"),
             "{n}: the hint stays"
         );
+        // The worker takes the activity and starts it.
+        let r = e
+            .form(
+                &format!("/cases/{id}/activities/{}", act.id),
+                Some(&cookie),
+                &[
+                    ("_csrf", &csrf),
+                    ("version", &v),
+                    ("status", "in_progress"),
+                    ("take", "1"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{n}: {}", r.body);
+        let taken = e
+            .app
+            .store
+            .case_record(act.id)
+            .await
+            .expect("r")
+            .expect("a");
+        let worker_id = e
+            .app
+            .store
+            .user_by_login("worker")
+            .await
+            .expect("r")
+            .expect("u")
+            .id;
+        assert_eq!(
+            taken.text("responsible_user"),
+            Some(worker_id.as_str()),
+            "{n}"
+        );
+        let page = e
+            .page(&format!("/cases/{id}/activities/{}", act.id), &cookie)
+            .await;
+        assert!(
+            page.body.contains("Тест worker"),
+            "{n}: the worker is named"
+        );
+        let v = taken.version.to_string();
         let r = e
             .form(
                 &format!("/cases/{id}/activities/{}", act.id),
