@@ -594,6 +594,10 @@ impl App {
                     .and_then(ActivityStatus::parse)
                     .unwrap_or(ActivityStatus::Planned),
                 retired_by_rules: a.data.get("retired_by_rules") == Some(&Value::Bool(true)),
+                // The due day is the rule's until someone changes it by hand.
+                rule_due_on: (a.data.get("due_by_rule") == Some(&Value::Bool(true)))
+                    .then(|| a.text("due_on").and_then(parse_date))
+                    .flatten(),
             })
             .collect();
         let today = ctx.today();
@@ -618,6 +622,7 @@ impl App {
                         "responsible_org": self.serving_agency(&w.case.territory, &r.agency_kind),
                         "status": "planned",
                         "due_on": format_date(due_on),
+                        "due_by_rule": true,
                         "because": because,
                     });
                     w.revised.insert(r.plan.clone());
@@ -640,6 +645,19 @@ impl App {
                     }
                     w.update(id, v, d).await?;
                 }
+                PlanChange::Reschedule { id, due_on } => {
+                    let Ok(id) = Uuid::parse_str(&id) else {
+                        continue;
+                    };
+                    let Some((v, d)) = w.set(id, "due_on", Value::String(format_date(due_on)))
+                    else {
+                        continue;
+                    };
+                    if let Some(p) = d.get("plan").and_then(Value::as_str) {
+                        w.revised.insert(p.to_string());
+                    }
+                    w.update(id, v, d).await?;
+                }
                 PlanChange::Revive {
                     id,
                     because,
@@ -656,6 +674,7 @@ impl App {
                         m.remove("retired_by_rules");
                         m.remove("reason");
                         m.insert("due_on".into(), Value::String(format_date(due_on)));
+                        m.insert("due_by_rule".into(), Value::Bool(true));
                         m.insert(
                             "because".into(),
                             serde_json::to_value(&because).unwrap_or(Value::Null),
@@ -1618,6 +1637,8 @@ impl App {
                 None => p.push("due_on", "bad_date"),
                 Some(x) if Some(format_date(x).as_str()) != rec.text("due_on") => {
                     m.insert("due_on".into(), Value::String(format_date(x)));
+                    // Set by hand: the rule no longer moves it.
+                    m.remove("due_by_rule");
                     revised = true;
                 }
                 Some(_) => {}

@@ -1066,6 +1066,60 @@ async fn a_resocialisation_plan_comes_from_the_needs_chosen_when_the_case_opens(
                 "{n}: no service for {need}"
             );
         }
+        // The prison service corrects the release date: deadlines counted from it move.
+        let ufsin = user(app, "ufsin1", Role::AgencySpecialist, &root, "ufsin-yugra").await;
+        let before: Vec<(String, Option<String>)> = records(app, &case, "activity")
+            .await
+            .iter()
+            .map(|a| (a.id.to_string(), a.text("due_on").map(str::to_string)))
+            .collect();
+        let now = app
+            .store
+            .person(person.id)
+            .await
+            .expect("p")
+            .expect("person");
+        let release = now
+            .data
+            .extra
+            .get("release_date")
+            .and_then(|v| v.as_str())
+            .and_then(kamkor_domain::records::parse_date)
+            .unwrap_or(worker.today());
+        let later = kamkor_domain::records::format_date(release + Duration::days(7));
+        let section = app
+            .profile
+            .form("released_person")
+            .and_then(|f| f.section.iter().find(|s| s.code == "prison_service"))
+            .expect("section");
+        let mut values = std::collections::BTreeMap::new();
+        for f in &section.field {
+            if let Some(v) = now.data.extra.get(&f.code) {
+                values.insert(f.code.clone(), v.clone());
+            }
+        }
+        values.insert("release_date".into(), serde_json::Value::String(later));
+        app.update_person_section(
+            &ufsin,
+            person.id,
+            now.version,
+            "prison_service",
+            &values,
+            "",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{n}: section {e:?}"));
+        let after = records(app, &case, "activity").await;
+        let moved = after.iter().filter(|a| {
+            a.data.get("due_by_rule") == Some(&serde_json::Value::Bool(true))
+                && before
+                    .iter()
+                    .any(|(id, due)| *id == a.id.to_string() && due.as_deref() != a.text("due_on"))
+        });
+        assert!(
+            moved.count() > 0,
+            "{n}: deadlines counted from the release date moved"
+        );
         let (rows, total, _) = app
             .completeness(&worker, "resocialisation", 0)
             .await

@@ -841,6 +841,8 @@ pub struct ExistingActivity {
     pub status: ActivityStatus,
     /// Made "no longer needed" by generation (not by a person), so it may come back.
     pub retired_by_rules: bool,
+    /// The due day, when it is still the one the rule set (nobody changed it by hand).
+    pub rule_due_on: Option<Date>,
 }
 
 /// One change generation makes to a case's activities.
@@ -854,6 +856,9 @@ pub enum PlanChange {
     },
     /// The cause of a generated activity is gone: it is no longer needed.
     Retire { id: String },
+    /// The date a rule's deadline counts from changed (a release date corrected): the open
+    /// activity is due on the new day.
+    Reschedule { id: String, due_on: Date },
     /// The cause of an activity retired by generation came back.
     Revive {
         id: String,
@@ -920,6 +925,22 @@ pub fn plan_changes(
                     because,
                     due_on: due_on(rule, facts, today),
                 }),
+            Some(a) if a.status.is_open() => {
+                // Only deadlines counted from a date of the record move with it; one counted
+                // from the day of generation stays.
+                let from_date = rule
+                    .deadline_from
+                    .as_deref()
+                    .and_then(|f| facts.attribute(&format!("extra.{f}")))
+                    .is_some();
+                let due = due_on(rule, facts, today);
+                if from_date && a.rule_due_on.is_some_and(|d| d != due) {
+                    out.push(PlanChange::Reschedule {
+                        id: a.id.clone(),
+                        due_on: due,
+                    });
+                }
+            }
             Some(_) => {}
         }
     }

@@ -143,6 +143,7 @@ fn apply(p: &Profile, existing: &mut Vec<ExistingActivity>, changes: &[PlanChang
                     rule: Some((r.code.clone(), r.version)),
                     status: ActivityStatus::Planned,
                     retired_by_rules: false,
+                    rule_due_on: None,
                 });
             }
             PlanChange::Retire { id } => {
@@ -154,6 +155,10 @@ fn apply(p: &Profile, existing: &mut Vec<ExistingActivity>, changes: &[PlanChang
                 let a = existing.iter_mut().find(|a| &a.id == id).expect("known");
                 a.status = ActivityStatus::Planned;
                 a.retired_by_rules = false;
+            }
+            PlanChange::Reschedule { id, due_on } => {
+                let a = existing.iter_mut().find(|a| &a.id == id).expect("known");
+                a.rule_due_on = Some(*due_on);
             }
         }
     }
@@ -191,6 +196,7 @@ fn plan_generation_is_explainable_idempotent_and_incremental() {
         rule: None,
         status: ActivityStatus::Planned,
         retired_by_rules: false,
+        rule_due_on: None,
     });
     let done_id = acts[0].id.clone();
     acts[0].status = ActivityStatus::Done;
@@ -311,4 +317,55 @@ mod fuzz {
             let _ = Profile::from_texts("profiles/tzhs-kg", &f);
         }
     }
+}
+
+#[test]
+fn plan_deadlines_move_when_the_release_date_is_corrected() {
+    let p = yugra();
+    let today = date!(2026 - 11 - 25);
+    let mut f = facts(&[], &["N01"], 40);
+    f.person
+        .insert("extra".into(), json!({"release_date": "2026-12-20"}));
+    let first = plan_changes(&p.rules, &f, &[], today);
+    let mut acts: Vec<ExistingActivity> = first
+        .iter()
+        .filter_map(|c| match c {
+            PlanChange::Add { rule, due_on, .. } => {
+                let r = &p.rules.rules[*rule];
+                Some(ExistingActivity {
+                    id: r.code.clone(),
+                    rule: Some((r.code.clone(), r.version)),
+                    status: ActivityStatus::Planned,
+                    retired_by_rules: false,
+                    rule_due_on: Some(*due_on),
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(plan_changes(&p.rules, &f, &acts, today).is_empty());
+    // The release was a week later than first recorded.
+    f.person
+        .insert("extra".into(), json!({"release_date": "2026-12-27"}));
+    let moved = plan_changes(&p.rules, &f, &acts, today);
+    assert!(!moved.is_empty());
+    for c in &moved {
+        let PlanChange::Reschedule { id, due_on } = c else {
+            panic!("only deadlines move: {c:?}");
+        };
+        let r = p.rules.rule(id).expect("rule");
+        assert_eq!(
+            *due_on,
+            date!(2026 - 12 - 27) + time::Duration::days(i64::from(r.deadline_days))
+        );
+    }
+    apply(&p, &mut acts, &moved);
+    assert!(plan_changes(&p.rules, &f, &acts, today).is_empty());
+    // A deadline changed by hand is left alone.
+    for a in &mut acts {
+        a.rule_due_on = None;
+    }
+    f.person
+        .insert("extra".into(), json!({"release_date": "2027-01-10"}));
+    assert!(plan_changes(&p.rules, &f, &acts, today).is_empty());
 }
