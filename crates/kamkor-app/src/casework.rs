@@ -569,8 +569,8 @@ impl App {
 
     /// Bring the generated activities in line with the case's facts (seed 000 §22).
     async fn regenerate(&self, ctx: &Ctx, w: &mut Work) -> AppResult<()> {
-        if !w.case.status.is_open() || w.case.status == CaseStatus::Identified {
-            // Plans are drawn up from the assessment on; a closed case keeps its plan.
+        if !w.case.status.is_open() {
+            // A closed case keeps its plan as it was.
             return Ok(());
         }
         let subject = match w.case.data.subject_kind {
@@ -1232,22 +1232,43 @@ impl App {
         };
         let stage = form.stage.clone().unwrap_or_default();
         // The comprehensive assessment follows the initial one (REFERENCE A.3 S2→S3).
-        if d.complete
-            && stage == "comprehensive_assessment"
-            && matches!(
-                case.status,
-                CaseStatus::Identified | CaseStatus::InitialAssessment
-            )
-        {
-            p.push("form", "stage_not_reached");
-        }
-        if d.complete && case.status == CaseStatus::Identified {
+        if stage == "comprehensive_assessment" && case.status == CaseStatus::Identified {
             p.push("form", "stage_not_reached");
         }
         if !p.is_empty() {
             return Err(AppError::Invalid(p));
         }
         let mut w = self.begin_work(ctx, case, true).await?;
+        // Completing a stage's assessment starts that stage if the case was not in it yet: the
+        // initial one from identification, the comprehensive one once the initial is done.
+        // Drafts never move the case.
+        let step = match (stage.as_str(), w.case.status) {
+            _ if !d.complete => None,
+            ("initial_assessment", CaseStatus::Identified) => {
+                Some(CaseStep::StartInitialAssessment)
+            }
+            ("comprehensive_assessment", CaseStatus::InitialAssessment) => {
+                Some(CaseStep::StartComprehensiveAssessment)
+            }
+            _ => None,
+        };
+        if let Some(step) = step {
+            let progress = self.progress(&w, false);
+            let next = transition(w.case.status, w.case.work.resume_to, step, &progress)
+                .map_err(|r| problem("form", r.code()))?;
+            let before = w.case.clone();
+            let mut after = before.clone();
+            after.status = next;
+            after.status_since = Some(ctx.today());
+            if !w.tx.update_case(&before, &after).await? {
+                return Err(AppError::Conflict {
+                    current: before.version + 1,
+                    changes: Vec::new(),
+                });
+            }
+            w.case = after;
+            w.case.version += 1;
+        }
         let mut data = json!({
             "form": form.code,
             "form_version": form.version,

@@ -1135,3 +1135,103 @@ async fn a_resocialisation_plan_comes_from_the_needs_chosen_when_the_case_opens(
         );
     }
 }
+
+#[tokio::test]
+async fn completing_an_assessment_starts_its_stage_and_the_plan_starts_at_identification() {
+    for e in envs().await {
+        let app = &e.app;
+        let n = e.name;
+        let root = app.profile.root_territory().expect("root").code.clone();
+        let worker = user(app, "worker5", Role::Specialist, &root, "").await;
+        let any = app
+            .store
+            .list_cases(&CaseQuery {
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .expect("cases")
+            .remove(0);
+        let child = app
+            .store
+            .person(any.data.subject_id)
+            .await
+            .expect("p")
+            .expect("child");
+        let territory = child.data.residence_territory.clone().expect("territory");
+        let case = app
+            .open_case(
+                &worker,
+                &CaseDraft {
+                    subject_kind: "child".into(),
+                    subject_id: child.id.to_string(),
+                    identified_on: kamkor_domain::records::format_date(worker.today()),
+                    identification_territory: territory.clone(),
+                    responsible_org: agency_for(app, &territory),
+                    ..CaseDraft::default()
+                },
+            )
+            .await
+            .expect("open");
+        // Seed 000 §22: the plan is formed from the circumstances as they are entered.
+        app.add_circumstance(
+            &worker,
+            case.id,
+            &CircumstanceDraft {
+                kind: "C01".into(),
+                ..CircumstanceDraft::default()
+            },
+        )
+        .await
+        .expect("circumstance");
+        assert!(
+            !records(app, &case, "activity").await.is_empty(),
+            "{n}: a draft plan at once"
+        );
+        // A draft of the comprehensive assessment waits for its stage; the initial one,
+        // completed at identification, starts the initial stage.
+        let early = app
+            .save_assessment(
+                &worker,
+                case.id,
+                &AssessmentDraft {
+                    form: "comprehensive".into(),
+                    ..AssessmentDraft::default()
+                },
+            )
+            .await
+            .expect_err("too early");
+        assert_eq!(code_of(early), "form:stage_not_reached", "{n}");
+        app.save_assessment(
+            &worker,
+            case.id,
+            &AssessmentDraft {
+                form: "initial".into(),
+                answers: answers(app, "initial", &[]),
+                complete: true,
+                ..AssessmentDraft::default()
+            },
+        )
+        .await
+        .expect("initial at identification");
+        let c = app.store.case(case.id).await.expect("r").expect("case");
+        assert_eq!(c.status, CaseStatus::InitialAssessment, "{n}");
+        // Completing the comprehensive one moves on to its stage too.
+        app.save_assessment(
+            &worker,
+            case.id,
+            &AssessmentDraft {
+                form: "comprehensive".into(),
+                answers: answers(app, "comprehensive", &[]),
+                complete: true,
+                ..AssessmentDraft::default()
+            },
+        )
+        .await
+        .expect("comprehensive");
+        let c = app.store.case(case.id).await.expect("r").expect("case");
+        assert_eq!(c.status, CaseStatus::ComprehensiveAssessment, "{n}");
+        let replay = app.store.replay_check().await.expect("replay runs");
+        assert!(replay.is_ok(), "{n}: {replay:?}");
+    }
+}

@@ -282,13 +282,13 @@ async fn api_case_plan_is_generated_and_follows_a_changed_circumstance() {
             e.engine
         );
 
-        // Completing the initial form before the stage is refused, naming the form.
+        // The comprehensive form before the initial stage is refused, naming the form.
         let r = e
             .json(
                 "POST",
                 &format!("/api/v1/cases/{case}/assessments"),
                 Some(&t),
-                json!({"form": "initial", "answers": initial_answers(), "complete": true}),
+                json!({"form": "comprehensive", "answers": {}, "complete": false}),
             )
             .await;
         let j = ok(&e, &r, StatusCode::UNPROCESSABLE_ENTITY, "too early");
