@@ -846,7 +846,18 @@ impl App {
                     p.push("transfer_territory", "same_territory")
                 }
                 Some(_) => match self.profile.agency(o) {
-                    None if o.is_empty() => p.push("transfer_org", "required"),
+                    // None named: the organisation of the same kind serving that territory.
+                    None if o.is_empty() => {
+                        let kind = self
+                            .profile
+                            .agency(&case.data.responsible_org)
+                            .map(|a| a.kind.clone())
+                            .unwrap_or_default();
+                        match self.serving_agency(t, &kind) {
+                            Some(a) => transfer = Some((t.to_string(), a)),
+                            None => p.push("transfer_org", "required"),
+                        }
+                    }
                     None => p.push("transfer_org", "unknown_code"),
                     Some(a) if !self.profile.territory_within(t, &a.territory) => {
                         p.push("transfer_org", "org_not_serving_territory")

@@ -633,13 +633,15 @@ async fn a_case_goes_through_its_whole_life_and_the_plan_follows_the_facts() {
                     version: c.version,
                     reason: "семья переехала".into(),
                     transfer_territory: other.clone(),
-                    transfer_org: agency_for(app, &other),
+                    // None named: the unit serving the receiving territory.
+                    transfer_org: String::new(),
                     ..StepDraft::default()
                 },
             )
             .await
             .expect("transfer");
         assert_eq!(c.status, CaseStatus::Transferred);
+        assert_eq!(c.work.transfer_org, Some(agency_for(app, &other)), "{n}");
         let sender = user(app, "sender", Role::Specialist, &territory, "").await;
         let wrong = step(app, &sender, &case, "accept_transfer")
             .await

@@ -632,7 +632,8 @@ fn step_page(
                 }
                 CaseStep::Transfer => {
                     (territory_select(L, problems, pr, "transfer_territory", t(L, "cw_transfer_territory"), &d.transfer_territory, true))
-                    (select(L, problems, "transfer_org", t(L, "cw_transfer_org"), &d.transfer_org, true, &agencies))
+                    (select(L, problems, "transfer_org", t(L, "cw_transfer_org"), &d.transfer_org, false, &agencies))
+                    p.hint { (t(L, "cw_transfer_org_hint")) }
                     (textarea(problems, "reason", t(L, "cw_reason"), &d.reason, true))
                 }
                 CaseStep::Close => {
