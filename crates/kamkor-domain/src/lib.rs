@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod casework;
 pub mod identifiers;
+pub mod matching;
 pub mod policy;
 pub mod profile;
 pub mod records;
