@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 pub mod casework;
 pub mod identifiers;
 pub mod matching;
+pub mod person_index;
 pub mod policy;
 pub mod profile;
 pub mod records;

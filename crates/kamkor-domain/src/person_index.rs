@@ -1,0 +1,442 @@
+//! An in-memory index of persons for fuzzy search and duplicate finding (issue 6): trigrams of
+//! folded name words ([`crate::matching::fold`]), plus exact maps from national identifier and
+//! birth date. Candidates come from the maps and the trigrams; each is scored with the
+//! matching functions, filtered by scope and ranked. No I/O: the application fills it from
+//! the store and keeps it current on every write.
+
+use std::collections::{HashMap, HashSet};
+
+use time::Date;
+use uuid::Uuid;
+
+use crate::matching::{
+    DateMatch, date_match, date_variants, fold, id_near, id_neighbours, name_score,
+};
+
+/// What the index keeps of a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedPerson {
+    pub id: Uuid,
+    /// Surname, given name and patronymic as recorded (folded inside).
+    pub name: String,
+    pub birth_date: Option<Date>,
+    pub national_id: Option<String>,
+    /// The residence territory, for the caller's scope.
+    pub territory: Option<String>,
+    /// A case subject (a child, a released person) rather than a relative.
+    pub subject: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    person: IndexedPerson,
+    folded: String,
+    live: bool,
+}
+
+/// A search of the index.
+#[derive(Debug, Clone, Default)]
+pub struct IndexQuery {
+    pub name: Option<String>,
+    pub national_id: Option<String>,
+    pub birth_date: Option<Date>,
+    /// Only persons living in these territories (None: anywhere).
+    pub territories: Option<HashSet<String>>,
+    pub subjects_only: bool,
+    pub limit: usize,
+}
+
+/// One ranked answer, with what matched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexHit {
+    pub id: Uuid,
+    /// 0 to 1: how well the person answers everything asked.
+    pub score: f64,
+    pub name_score: f64,
+    pub date: DateMatch,
+    /// The identifier is the one asked (Some(true)), one digit or swap away (Some(false)).
+    pub id_exact: Option<bool>,
+}
+
+/// Candidates considered per name query at most (the best by shared trigrams).
+const MAX_CANDIDATES: usize = 4000;
+
+#[derive(Debug, Default)]
+pub struct PersonIndex {
+    entries: Vec<Entry>,
+    slot_of: HashMap<Uuid, u32>,
+    grams: HashMap<u32, Vec<u32>>,
+    by_id: HashMap<String, Vec<u32>>,
+    by_birth: HashMap<i32, Vec<u32>>,
+}
+
+/// Trigrams of a folded word, padded so that the first and last letters weigh in.
+fn trigrams(word: &str) -> Vec<u32> {
+    let padded: Vec<u8> = std::iter::once(b'^')
+        .chain(word.bytes())
+        .chain(std::iter::once(b'$'))
+        .collect();
+    if padded.len() < 3 {
+        return Vec::new();
+    }
+    let mut out: Vec<u32> = padded
+        .windows(3)
+        .map(|w| (u32::from(w[0]) << 16) | (u32::from(w[1]) << 8) | u32::from(w[2]))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+impl PersonIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Persons in the index (removed ones not counted).
+    pub fn len(&self) -> usize {
+        self.slot_of.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slot_of.is_empty()
+    }
+
+    /// Add a person, or replace what the index held of them.
+    pub fn upsert(&mut self, p: IndexedPerson) {
+        self.remove(p.id);
+        let slot = self.entries.len() as u32;
+        let folded = fold(&p.name);
+        let mut grams: Vec<u32> = folded.split_whitespace().flat_map(trigrams).collect();
+        grams.sort_unstable();
+        grams.dedup();
+        for g in grams {
+            self.grams.entry(g).or_default().push(slot);
+        }
+        if let Some(id) = p.national_id.as_ref().filter(|s| !s.is_empty()) {
+            self.by_id.entry(id.clone()).or_default().push(slot);
+        }
+        if let Some(d) = p.birth_date {
+            self.by_birth
+                .entry(d.to_julian_day())
+                .or_default()
+                .push(slot);
+        }
+        self.slot_of.insert(p.id, slot);
+        self.entries.push(Entry {
+            person: p,
+            folded,
+            live: true,
+        });
+    }
+
+    /// Forget a person (their postings stay until the index is rebuilt; the entry is dead).
+    pub fn remove(&mut self, id: Uuid) {
+        if let Some(slot) = self.slot_of.remove(&id)
+            && let Some(e) = self.entries.get_mut(slot as usize)
+        {
+            e.live = false;
+        }
+    }
+
+    fn candidates(&self, q: &IndexQuery) -> Vec<u32> {
+        let mut out: HashSet<u32> = HashSet::new();
+        if let Some(id) = q.national_id.as_ref().filter(|s| !s.is_empty()) {
+            for key in std::iter::once(id.clone()).chain(id_neighbours(id)) {
+                if let Some(v) = self.by_id.get(&key) {
+                    out.extend(v);
+                }
+            }
+        }
+        let name = q.name.as_deref().map(fold).unwrap_or_default();
+        if !name.is_empty() {
+            let mut counts: HashMap<u32, u16> = HashMap::new();
+            let mut asked = 0u16;
+            for g in name.split_whitespace().flat_map(trigrams) {
+                asked = asked.saturating_add(1);
+                if let Some(v) = self.grams.get(&g) {
+                    for &s in v {
+                        *counts.entry(s).or_default() += 1;
+                    }
+                }
+            }
+            // A third of the query's trigrams in common, at least one.
+            let need = (asked / 3).max(1);
+            let mut ranked: Vec<(u32, u16)> =
+                counts.into_iter().filter(|(_, c)| *c >= need).collect();
+            ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            ranked.truncate(MAX_CANDIDATES);
+            out.extend(ranked.into_iter().map(|(s, _)| s));
+        } else if let Some(d) = q.birth_date
+            && q.national_id.as_ref().is_none_or(|s| s.is_empty())
+        {
+            // A date alone: that day and the day with day and month swapped.
+            for v in date_variants(d) {
+                if let Some(slots) = self.by_birth.get(&v.to_julian_day()) {
+                    out.extend(slots);
+                }
+            }
+        }
+        let mut v: Vec<u32> = out.into_iter().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Persons answering the query, best first.
+    pub fn search(&self, q: &IndexQuery) -> Vec<IndexHit> {
+        let name = q.name.as_deref().map(fold).unwrap_or_default();
+        let asked_id = q.national_id.as_ref().filter(|s| !s.is_empty());
+        let mut hits = Vec::new();
+        for slot in self.candidates(q) {
+            let Some(e) = self.entries.get(slot as usize).filter(|e| e.live) else {
+                continue;
+            };
+            let p = &e.person;
+            if q.subjects_only && !p.subject {
+                continue;
+            }
+            if let Some(ts) = &q.territories
+                && !p.territory.as_ref().is_some_and(|t| ts.contains(t))
+            {
+                continue;
+            }
+            let ns = if name.is_empty() {
+                0.0
+            } else {
+                name_score(&name, &e.folded)
+            };
+            let date = match (q.birth_date, p.birth_date) {
+                (Some(a), Some(b)) => date_match(a, b),
+                _ => DateMatch::None,
+            };
+            let id_exact = match (asked_id, &p.national_id) {
+                (Some(a), Some(b)) if a == b => Some(true),
+                (Some(a), Some(b)) if id_near(a, b) => Some(false),
+                _ => None,
+            };
+            // Each thing asked weighs in; what was not asked does not.
+            let mut score = 0.0;
+            let mut weight = 0.0;
+            if !name.is_empty() {
+                score += 0.6 * ns;
+                weight += 0.6;
+            }
+            if q.birth_date.is_some() {
+                score += 0.25
+                    * match date {
+                        DateMatch::Exact => 1.0,
+                        DateMatch::Swapped => 0.8,
+                        DateMatch::SameYear => 0.3,
+                        DateMatch::None => 0.0,
+                    };
+                weight += 0.25;
+            }
+            if asked_id.is_some() {
+                score += 0.4
+                    * match id_exact {
+                        Some(true) => 1.0,
+                        Some(false) => 0.7,
+                        None => 0.0,
+                    };
+                weight += 0.4;
+            }
+            let score = if weight > 0.0 { score / weight } else { 0.0 };
+            hits.push(IndexHit {
+                id: p.id,
+                score,
+                name_score: ns,
+                date,
+                id_exact,
+            });
+        }
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        hits.truncate(q.limit.max(1));
+        hits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    fn person(n: u128, name: &str, birth: Date, id: &str, territory: &str) -> IndexedPerson {
+        IndexedPerson {
+            id: Uuid::from_u128(n),
+            name: name.into(),
+            birth_date: Some(birth),
+            national_id: Some(id.into()),
+            territory: Some(territory.into()),
+            subject: true,
+        }
+    }
+
+    fn index() -> PersonIndex {
+        let mut ix = PersonIndex::new();
+        ix.upsert(person(
+            1,
+            "Асанов Айбек Нурланович",
+            date!(2015 - 03 - 09),
+            "20903201500011",
+            "A",
+        ));
+        ix.upsert(person(
+            2,
+            "Асанова Айпери",
+            date!(2014 - 05 - 21),
+            "12105201400012",
+            "A",
+        ));
+        ix.upsert(person(
+            3,
+            "Жумабеков Өмүрбек",
+            date!(2012 - 11 - 02),
+            "20211201200033",
+            "B",
+        ));
+        ix.upsert(person(
+            4,
+            "Петров Сергей Иванович",
+            date!(2010 - 01 - 15),
+            "21501201000044",
+            "A",
+        ));
+        ix
+    }
+
+    fn first(ix: &PersonIndex, q: IndexQuery) -> Option<u128> {
+        ix.search(&IndexQuery { limit: 5, ..q })
+            .first()
+            .map(|h| h.id.as_u128())
+    }
+
+    #[test]
+    fn names_are_found_however_spelled() {
+        let ix = index();
+        for q in [
+            "Асанов Айбек",
+            "Asanov Aibek",
+            "Айбек Асанов",
+            "Асанв Айбек",
+            "asanov aybek",
+        ] {
+            assert_eq!(
+                first(
+                    &ix,
+                    IndexQuery {
+                        name: Some(q.into()),
+                        ..Default::default()
+                    }
+                ),
+                Some(1),
+                "{q}"
+            );
+        }
+        for q in [
+            "Жумабеков Омурбек",
+            "Zhumabekov Omurbek",
+            "Jumabekov Ömürbek",
+        ] {
+            assert_eq!(
+                first(
+                    &ix,
+                    IndexQuery {
+                        name: Some(q.into()),
+                        ..Default::default()
+                    }
+                ),
+                Some(3),
+                "{q}"
+            );
+        }
+    }
+
+    #[test]
+    fn identifiers_dates_scope_and_removal() {
+        let mut ix = index();
+        // One digit wrong still finds the person, below an exact one.
+        let h = ix.search(&IndexQuery {
+            national_id: Some("20903201500012".into()),
+            limit: 5,
+            ..Default::default()
+        });
+        assert_eq!(h[0].id.as_u128(), 1);
+        assert_eq!(h[0].id_exact, Some(false));
+        // Day and month swapped.
+        let h = ix.search(&IndexQuery {
+            birth_date: Some(date!(2015 - 09 - 03)),
+            limit: 5,
+            ..Default::default()
+        });
+        assert_eq!(h[0].id.as_u128(), 1);
+        assert_eq!(h[0].date, DateMatch::Swapped);
+        // The scope is respected.
+        let only_b: HashSet<String> = ["B".to_string()].into();
+        assert_eq!(
+            first(
+                &ix,
+                IndexQuery {
+                    name: Some("Асанов".into()),
+                    territories: Some(only_b),
+                    ..Default::default()
+                }
+            ),
+            None
+        );
+        // A name and a date together rank the one matching both first.
+        assert_eq!(
+            first(
+                &ix,
+                IndexQuery {
+                    name: Some("Асанова".into()),
+                    birth_date: Some(date!(2014 - 05 - 21)),
+                    ..Default::default()
+                }
+            ),
+            Some(2)
+        );
+        ix.remove(Uuid::from_u128(1));
+        assert_eq!(ix.len(), 3);
+        assert_ne!(
+            first(
+                &ix,
+                IndexQuery {
+                    name: Some("Асанов Айбек".into()),
+                    ..Default::default()
+                }
+            ),
+            Some(1)
+        );
+        // Replacing a record forgets the old name.
+        let before = ix.search(&IndexQuery {
+            name: Some("Петров Сергей".into()),
+            limit: 5,
+            ..Default::default()
+        });
+        assert!(before[0].name_score > 0.99);
+        ix.upsert(person(
+            4,
+            "Петрова Анна",
+            date!(2010 - 01 - 15),
+            "21501201000044",
+            "A",
+        ));
+        let after = ix.search(&IndexQuery {
+            name: Some("Петров Сергей".into()),
+            limit: 5,
+            ..Default::default()
+        });
+        assert!(after.iter().all(|h| h.name_score < 0.9), "{after:?}");
+        assert_eq!(ix.len(), 3);
+        assert_eq!(
+            first(
+                &ix,
+                IndexQuery {
+                    name: Some("Петрова Анна".into()),
+                    ..Default::default()
+                }
+            ),
+            Some(4)
+        );
+    }
+}
