@@ -1,8 +1,9 @@
-//! An in-memory index of persons for fuzzy search and duplicate finding (issue 6): trigrams of
-//! folded name words ([`crate::matching::fold`]), plus exact maps from national identifier and
-//! birth date. Candidates come from the maps and the trigrams; each is scored with the
-//! matching functions, filtered by scope and ranked. No I/O: the application fills it from
-//! the store and keeps it current on every write.
+//! An in-memory index of persons for fuzzy search and duplicate finding (issue 6): a dictionary
+//! of the distinct folded name words ([`crate::matching::fold`]) searched by trigram, each word
+//! with the persons bearing it, plus exact maps from national identifier and birth date. A name
+//! query finds the dictionary words like each of its words (the dictionary is small: names
+//! repeat), adds up per person how well their words answer, and scores the best in full. No
+//! I/O: the application fills it from the store and keeps it current on every write.
 
 use std::collections::{HashMap, HashSet};
 
@@ -58,14 +59,23 @@ pub struct IndexHit {
     pub id_exact: Option<bool>,
 }
 
-/// Candidates considered per name query at most (the best by shared trigrams).
-const MAX_CANDIDATES: usize = 4000;
+/// Candidates scored in full per name query at most (the best by their words).
+const MAX_CANDIDATES: usize = 2000;
+/// Dictionary words considered per query word at most, and how alike they must be.
+const MAX_WORDS: usize = 64;
+const MIN_WORD_SIMILARITY: f64 = 0.78;
 
 #[derive(Debug, Default)]
 pub struct PersonIndex {
     entries: Vec<Entry>,
     slot_of: HashMap<Uuid, u32>,
-    grams: HashMap<u32, Vec<u32>>,
+    /// Folded word → word number.
+    words: HashMap<String, u32>,
+    word_text: Vec<String>,
+    /// Trigram → words holding it.
+    word_grams: HashMap<u32, Vec<u32>>,
+    /// Word → person slots bearing it.
+    postings: Vec<Vec<u32>>,
     by_id: HashMap<String, Vec<u32>>,
     by_birth: HashMap<i32, Vec<u32>>,
 }
@@ -107,11 +117,12 @@ impl PersonIndex {
         self.remove(p.id);
         let slot = self.entries.len() as u32;
         let folded = fold(&p.name);
-        let mut grams: Vec<u32> = folded.split_whitespace().flat_map(trigrams).collect();
-        grams.sort_unstable();
-        grams.dedup();
-        for g in grams {
-            self.grams.entry(g).or_default().push(slot);
+        let mut seen = HashSet::new();
+        for w in folded.split_whitespace() {
+            let wid = self.word_id(w);
+            if seen.insert(wid) {
+                self.postings[wid as usize].push(slot);
+            }
         }
         if let Some(id) = p.national_id.as_ref().filter(|s| !s.is_empty()) {
             self.by_id.entry(id.clone()).or_default().push(slot);
@@ -128,6 +139,48 @@ impl PersonIndex {
             folded,
             live: true,
         });
+    }
+
+    fn word_id(&mut self, w: &str) -> u32 {
+        if let Some(&id) = self.words.get(w) {
+            return id;
+        }
+        let id = self.word_text.len() as u32;
+        self.words.insert(w.to_string(), id);
+        self.word_text.push(w.to_string());
+        self.postings.push(Vec::new());
+        for g in trigrams(w) {
+            self.word_grams.entry(g).or_default().push(id);
+        }
+        id
+    }
+
+    /// Dictionary words like `w`, with how alike they are, best first.
+    fn similar_words(&self, w: &str) -> Vec<(u32, f64)> {
+        let grams = trigrams(w);
+        let need = (grams.len() / 3).max(1) as u16;
+        let mut counts: HashMap<u32, u16> = HashMap::new();
+        for g in &grams {
+            if let Some(ws) = self.word_grams.get(g) {
+                for &id in ws {
+                    *counts.entry(id).or_default() += 1;
+                }
+            }
+        }
+        let mut out: Vec<(u32, f64)> = counts
+            .into_iter()
+            .filter(|(_, c)| *c >= need)
+            .map(|(id, _)| {
+                (
+                    id,
+                    crate::matching::word_similarity(w, &self.word_text[id as usize]),
+                )
+            })
+            .filter(|(_, s)| *s >= MIN_WORD_SIMILARITY)
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out.truncate(MAX_WORDS);
+        out
     }
 
     /// Forget a person (their postings stay until the index is rebuilt; the entry is dead).
@@ -150,21 +203,38 @@ impl PersonIndex {
         }
         let name = q.name.as_deref().map(fold).unwrap_or_default();
         if !name.is_empty() {
-            let mut counts: HashMap<u32, u16> = HashMap::new();
-            let mut asked = 0u16;
-            for g in name.split_whitespace().flat_map(trigrams) {
-                asked = asked.saturating_add(1);
-                if let Some(v) = self.grams.get(&g) {
-                    for &s in v {
-                        *counts.entry(s).or_default() += 1;
+            // Per person, the sum over query words of their best word's likeness (dense
+            // arrays: a hash map per query costs more than clearing them).
+            let n = self.entries.len();
+            let mut acc = vec![0f32; n];
+            let mut best = vec![0f32; n];
+            let mut touched: Vec<u32> = Vec::new();
+            for qw in name.split_whitespace().take(6) {
+                let mut this: Vec<u32> = Vec::new();
+                for (wid, sim) in self.similar_words(qw) {
+                    let sim = sim as f32;
+                    for &slot in &self.postings[wid as usize] {
+                        let b = &mut best[slot as usize];
+                        if *b == 0.0 {
+                            this.push(slot);
+                        }
+                        if sim > *b {
+                            *b = sim;
+                        }
                     }
                 }
+                for &slot in &this {
+                    let a = &mut acc[slot as usize];
+                    if *a == 0.0 {
+                        touched.push(slot);
+                    }
+                    *a += best[slot as usize];
+                    best[slot as usize] = 0.0;
+                }
             }
-            // A third of the query's trigrams in common, at least one.
-            let need = (asked / 3).max(1);
-            let mut ranked: Vec<(u32, u16)> =
-                counts.into_iter().filter(|(_, c)| *c >= need).collect();
-            ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            let ranked_src = touched.into_iter().map(|s| (s, acc[s as usize]));
+            let mut ranked: Vec<(u32, f32)> = ranked_src.collect();
+            ranked.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             ranked.truncate(MAX_CANDIDATES);
             out.extend(ranked.into_iter().map(|(s, _)| s));
         } else if let Some(d) = q.birth_date
