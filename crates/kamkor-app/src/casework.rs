@@ -7,9 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use kamkor_domain::casework::{CaseProgress, CaseStep, transition};
 use kamkor_domain::policy::{Action, Role, Target, decide};
 use kamkor_domain::records::{self, CaseStatus, Problems, SubjectKind, format_date, parse_date};
-use kamkor_domain::rules::{
-    ActivityStatus, Because, CaseFacts, ExistingActivity, PlanChange, plan_changes,
-};
+use kamkor_domain::rules::{ActivityStatus, CaseFacts, ExistingActivity, PlanChange, plan_changes};
 use kamkor_store::casework::{CaseRecordRow, OverdueItem};
 use kamkor_store::{CaseRow, Tx};
 use serde::Deserialize;
@@ -1851,21 +1849,21 @@ impl App {
             || ctx.actor.roles.contains(&Role::CentralViewer);
         let user = (!whole_team).then_some(ctx.user.id.as_str());
         let today = ctx.today();
-        let mut activities = self
-            .store
-            .overdue("activity", today, scope.as_deref(), user, 50)
-            .await?;
-        // An agency specialist sees what their agency answers for.
-        if ctx.actor.roles == [Role::AgencySpecialist] {
-            activities = self
-                .store
+        // An agency specialist sees what their agency answers for; others their own or their
+        // team's work.
+        let activities = if ctx.actor.roles == [Role::AgencySpecialist] {
+            self.store
                 .overdue("activity", today, scope.as_deref(), None, 200)
                 .await?
                 .into_iter()
                 .filter(|a| a.record.text("agency_kind") == Some(ctx.actor.org_kind.as_str()))
                 .take(50)
-                .collect();
-        }
+                .collect()
+        } else {
+            self.store
+                .overdue("activity", today, scope.as_deref(), user, 50)
+                .await?
+        };
         let visits = self
             .store
             .overdue("visit", today, scope.as_deref(), user, 50)
@@ -1951,118 +1949,6 @@ impl App {
         Ok((rows, total, more))
     }
 
-    /// Explain why an activity exists, in the user's language: the facts behind it.
-    pub fn explain(&self, because: &Because, lang: &str) -> String {
-        let p = &self.profile;
-        let item = |cls: &str, code: &str| {
-            p.classifier(cls)
-                .and_then(|c| c.find(code))
-                .map(|i| i.label.get(lang).to_string())
-                .unwrap_or_else(|| code.to_string())
-        };
-        let value_text = |v: &Value, cls: Option<&str>| match v {
-            Value::String(s) => cls.map_or_else(|| s.clone(), |c| item(c, s)),
-            Value::Array(a) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .map(|s| cls.map_or_else(|| s.to_string(), |c| item(c, s)))
-                .collect::<Vec<_>>()
-                .join(", "),
-            Value::Bool(true) => "да".into(),
-            Value::Bool(false) => "нет".into(),
-            Value::Null => (if lang == "en" {
-                "not given"
-            } else {
-                "не указано"
-            })
-            .into(),
-            other => other.to_string(),
-        };
-        let text = match because.fact.as_str() {
-            "category" => format!(
-                "{}: {}",
-                p.classifier("dls_category")
-                    .map_or("Категория", |c| c.name.get(lang)),
-                item("dls_category", &because.key)
-            ),
-            "circumstance" => {
-                let cls = &p.casework.circumstance_classifier;
-                let name = item(cls, &because.key);
-                match &because.value {
-                    Value::String(since) if !because.negated => format!(
-                        "{name} ({} {})",
-                        if lang == "en" { "since" } else { "с" },
-                        parse_date(since)
-                            .map(|d| format!(
-                                "{:02}.{:02}.{}",
-                                d.day(),
-                                u8::from(d.month()),
-                                d.year()
-                            ))
-                            .unwrap_or_else(|| since.clone())
-                    ),
-                    _ => name,
-                }
-            }
-            "answer" => {
-                let (form, field) = because.key.split_once('.').unwrap_or(("", &because.key));
-                let f = p.form(form);
-                let fd = f.and_then(|f| f.fields().find(|(_, x)| x.code == field).map(|(_, x)| x));
-                format!(
-                    "{} — {}: {}",
-                    f.map_or(form, |f| f.label.get(lang)),
-                    fd.map_or(field, |x| x.label.get(lang)),
-                    value_text(&because.value, fd.and_then(|x| x.classifier.as_deref()))
-                )
-            }
-            _ => {
-                let (label, cls): (String, Option<&str>) = match because.key.as_str() {
-                    "age" => ("Возраст".into(), None),
-                    "sex" => ("Пол".into(), None),
-                    "disability" => ("Инвалидность".into(), Some("disability")),
-                    "legal_status" => ("Правовой статус".into(), Some("legal_status")),
-                    "citizenship" => ("Гражданство".into(), Some("citizenship")),
-                    "social_payments" => ("Социальные выплаты".into(), Some("social_payment")),
-                    "national_id" => ("Идентификационный номер".into(), None),
-                    k => {
-                        let f = k.strip_prefix("extra.").unwrap_or(k);
-                        let fd = p
-                            .forms
-                            .iter()
-                            .filter(|x| x.applies_to == "person")
-                            .flat_map(|x| x.fields())
-                            .find(|(_, x)| x.code == f)
-                            .map(|(_, x)| x);
-                        (
-                            fd.map_or(f.to_string(), |x| x.label.get(lang).to_string()),
-                            fd.and_then(|x| x.classifier.as_deref()),
-                        )
-                    }
-                };
-                let v = if because.key == "national_id" && !because.negated {
-                    "указан".to_string()
-                } else {
-                    value_text(&because.value, cls)
-                };
-                if because.negated {
-                    // A yes/no the rule wanted not to find reads as its opposite.
-                    if let Value::Bool(b) = because.value {
-                        return format!("{label}: {}", value_text(&Value::Bool(!b), None));
-                    }
-                    // What the rule wanted not to find: "Социальные выплаты: не ЕСП".
-                    let not = if lang == "en" { "not" } else { "не" };
-                    return format!("{label}: {not} {}", v.replace(", ", " / "));
-                }
-                format!("{label}: {v}")
-            }
-        };
-        if because.negated {
-            format!("{} {text}", if lang == "en" { "not:" } else { "нет:" })
-        } else {
-            text
-        }
-    }
-
     /// Whether the profile's rules know this (code, version) still.
     pub fn rule_label(&self, code: &str, version: u64, lang: &str) -> Option<String> {
         self.profile
@@ -2078,13 +1964,6 @@ impl App {
             case.status,
             case.status_since.unwrap_or(case.data.identified_on),
         )
-    }
-
-    /// Persons of the case's subject kind are children or released persons; the subject must
-    /// be one of them (used by pages).
-    pub fn subject_is_person(&self, case: &CaseRow) -> bool {
-        case.data.subject_kind != SubjectKind::Family
-            && (self.profile.meta.subject == "child" || self.profile.meta.subject == "person")
     }
 }
 

@@ -119,6 +119,47 @@ fn answers(app: &App, form: &str, set: &[(&str, &str)]) -> BTreeMap<String, Valu
     out
 }
 
+/// A case opened today by `worker` on a child of the demo registry, with these categories:
+/// the child, their district and the case.
+async fn case_on_a_demo_child(
+    app: &App,
+    worker: &Ctx,
+    categories: Vec<String>,
+) -> (kamkor_store::PersonRow, String, CaseRow) {
+    let any = app
+        .store
+        .list_cases(&CaseQuery {
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("cases")
+        .remove(0);
+    let child = app
+        .store
+        .person(any.data.subject_id)
+        .await
+        .expect("p")
+        .expect("child");
+    let territory = child.data.residence_territory.clone().expect("territory");
+    let case = app
+        .open_case(
+            worker,
+            &CaseDraft {
+                subject_kind: "child".into(),
+                subject_id: child.id.to_string(),
+                identified_on: kamkor_domain::records::format_date(worker.today()),
+                identification_territory: territory.clone(),
+                categories,
+                responsible_org: agency_for(app, &territory),
+                ..CaseDraft::default()
+            },
+        )
+        .await
+        .expect("open");
+    (child, territory, case)
+}
+
 async fn step(app: &App, ctx: &Ctx, case: &CaseRow, step: &str) -> Result<CaseRow, AppError> {
     let c = app.store.case(case.id).await.expect("read").expect("case");
     app.case_step(
@@ -729,36 +770,7 @@ async fn a_plan_follows_a_change_of_the_childs_attributes() {
         let n = e.name;
         let root = app.profile.root_territory().expect("root").code.clone();
         let worker = user(app, "worker2", Role::Specialist, &root, "").await;
-        let any = app
-            .store
-            .list_cases(&CaseQuery {
-                limit: 1,
-                ..Default::default()
-            })
-            .await
-            .expect("cases")
-            .remove(0);
-        let child = app
-            .store
-            .person(any.data.subject_id)
-            .await
-            .expect("p")
-            .expect("child");
-        let territory = child.data.residence_territory.clone().expect("territory");
-        let case = app
-            .open_case(
-                &worker,
-                &CaseDraft {
-                    subject_kind: "child".into(),
-                    subject_id: child.id.to_string(),
-                    identified_on: kamkor_domain::records::format_date(worker.today()),
-                    identification_territory: territory.clone(),
-                    responsible_org: agency_for(app, &territory),
-                    ..CaseDraft::default()
-                },
-            )
-            .await
-            .expect("open");
+        let (child, _, case) = case_on_a_demo_child(app, &worker, vec![]).await;
         step(app, &worker, &case, "start_initial_assessment")
             .await
             .expect("start");
@@ -802,36 +814,7 @@ async fn plan_approval_and_visits_refuse_what_the_user_did_not_see() {
         let root = app.profile.root_territory().expect("root").code.clone();
         let worker = user(app, "worker3", Role::Specialist, &root, "").await;
         let boss = user(app, "boss3", Role::Supervisor, &root, "").await;
-        let any = app
-            .store
-            .list_cases(&CaseQuery {
-                limit: 1,
-                ..Default::default()
-            })
-            .await
-            .expect("cases")
-            .remove(0);
-        let child = app
-            .store
-            .person(any.data.subject_id)
-            .await
-            .expect("p")
-            .expect("child");
-        let territory = child.data.residence_territory.clone().expect("territory");
-        let case = app
-            .open_case(
-                &worker,
-                &CaseDraft {
-                    subject_kind: "child".into(),
-                    subject_id: child.id.to_string(),
-                    identified_on: kamkor_domain::records::format_date(worker.today()),
-                    identification_territory: territory.clone(),
-                    responsible_org: agency_for(app, &territory),
-                    ..CaseDraft::default()
-                },
-            )
-            .await
-            .expect("open");
+        let (_, territory, case) = case_on_a_demo_child(app, &worker, vec![]).await;
         step(app, &worker, &case, "start_initial_assessment")
             .await
             .expect("start");
@@ -1145,36 +1128,7 @@ async fn completing_an_assessment_starts_its_stage_and_the_plan_starts_at_identi
         let n = e.name;
         let root = app.profile.root_territory().expect("root").code.clone();
         let worker = user(app, "worker5", Role::Specialist, &root, "").await;
-        let any = app
-            .store
-            .list_cases(&CaseQuery {
-                limit: 1,
-                ..Default::default()
-            })
-            .await
-            .expect("cases")
-            .remove(0);
-        let child = app
-            .store
-            .person(any.data.subject_id)
-            .await
-            .expect("p")
-            .expect("child");
-        let territory = child.data.residence_territory.clone().expect("territory");
-        let case = app
-            .open_case(
-                &worker,
-                &CaseDraft {
-                    subject_kind: "child".into(),
-                    subject_id: child.id.to_string(),
-                    identified_on: kamkor_domain::records::format_date(worker.today()),
-                    identification_territory: territory.clone(),
-                    responsible_org: agency_for(app, &territory),
-                    ..CaseDraft::default()
-                },
-            )
-            .await
-            .expect("open");
+        let (_, _, case) = case_on_a_demo_child(app, &worker, vec![]).await;
         // Seed 000 §22: the plan is formed from the circumstances as they are entered.
         app.add_circumstance(
             &worker,

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::{
     CASE_COLS, CaseRow, ChangeRow, PERSON_COLS, PersonRow, Result, Store, StoreError, Tx,
-    case_from_row, case_json, change_from_row, corrupt, dup, format_date, person_from_row,
-    uuid_col, view_actions_sql,
+    bind_list, case_from_row, case_json, change_from_row, corrupt, dup, format_date,
+    person_from_row, uuid_col, view_actions_sql,
 };
 
 /// The kinds of case records; each is also the ledger entity of its entries.
@@ -142,14 +142,8 @@ impl Store {
             if ts.is_empty() {
                 return Ok(Vec::new());
             }
-            let ps: Vec<String> = ts
-                .iter()
-                .map(|t| {
-                    binds.push(t.clone());
-                    format!("${}", binds.len())
-                })
-                .collect();
-            sql.push_str(&format!(" AND c.territory IN ({})", ps.join(",")));
+            let list = bind_list(&mut binds, ts);
+            sql.push_str(&format!(" AND c.territory IN ({list})"));
         }
         if let Some(u) = user {
             binds.push(u.to_string());
@@ -205,14 +199,8 @@ impl Store {
             if ts.is_empty() {
                 return Ok(Vec::new());
             }
-            let ps: Vec<String> = ts
-                .iter()
-                .map(|t| {
-                    binds.push(t.clone());
-                    format!("${}", binds.len())
-                })
-                .collect();
-            sql.push_str(&format!(" AND c.territory IN ({})", ps.join(",")));
+            let list = bind_list(&mut binds, ts);
+            sql.push_str(&format!(" AND c.territory IN ({list})"));
         }
         sql.push_str(&format!(" ORDER BY r.id LIMIT {}", limit.clamp(1, 5000)));
         let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -236,14 +224,8 @@ impl Store {
             if ts.is_empty() {
                 return Ok(Vec::new());
             }
-            let ps: Vec<String> = ts
-                .iter()
-                .map(|t| {
-                    binds.push(t.clone());
-                    format!("${}", binds.len())
-                })
-                .collect();
-            sql.push_str(&format!(" AND transfer_territory IN ({})", ps.join(",")));
+            let list = bind_list(&mut binds, ts);
+            sql.push_str(&format!(" AND transfer_territory IN ({list})"));
         }
         sql.push_str(" ORDER BY number LIMIT 200");
         let mut q = sqlx::query(AssertSqlSafe(sql));

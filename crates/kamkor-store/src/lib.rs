@@ -559,13 +559,8 @@ impl Store {
             if ts.is_empty() {
                 return Ok(Vec::new());
             }
-            let mut ps = Vec::new();
-            for t in ts {
-                binds.push(t.clone());
-                ps.push(format!("${}", binds.len()));
-            }
             // The serving territory; a case waiting for transfer is also listed where it goes.
-            let list = ps.join(",");
+            let list = bind_list(&mut binds, ts);
             sql.push_str(&format!(
                 " AND (territory IN ({list}) OR transfer_territory IN ({list}))"
             ));
@@ -591,14 +586,8 @@ impl Store {
             if ts.is_empty() {
                 return Ok(Vec::new());
             }
-            let ps: Vec<String> = ts
-                .iter()
-                .map(|t| {
-                    binds.push(t.clone());
-                    format!("${}", binds.len())
-                })
-                .collect();
-            sql.push_str(&format!(" WHERE territory IN ({})", ps.join(",")));
+            let list = bind_list(&mut binds, ts);
+            sql.push_str(&format!(" WHERE territory IN ({list})"));
         }
         sql.push_str(" GROUP BY status");
         let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -2095,6 +2084,18 @@ pub const VIEW_ACTIONS: &[&str] = &[
     "ledger_proof",
     "identifier_match",
 ];
+
+/// Placeholders for a list of values bound after those already in `binds` (`$3,$4,…`).
+pub(crate) fn bind_list(binds: &mut Vec<String>, values: &[String]) -> String {
+    values
+        .iter()
+        .map(|v| {
+            binds.push(v.clone());
+            format!("${}", binds.len())
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 fn view_actions_sql() -> String {
     VIEW_ACTIONS

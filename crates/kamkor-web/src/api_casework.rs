@@ -108,7 +108,10 @@ fn activity_json(app: &App, r: &CaseRecordRow) -> Value {
         .cloned()
         .and_then(|b| serde_json::from_value(b).ok())
         .unwrap_or_default();
-    let explanation: Vec<String> = because.iter().map(|b| app.explain(b, LANG)).collect();
+    let explanation: Vec<String> = because
+        .iter()
+        .map(|b| crate::case_pages::explain(&app.profile, b, LANG))
+        .collect();
     let rule = match (
         r.text("rule_code"),
         r.data.get("rule_version").and_then(Value::as_u64),

@@ -183,8 +183,118 @@ fn explanation(s: &AppState, a: &CaseRecordRow) -> Vec<String> {
         .and_then(|b| serde_json::from_value::<Vec<Because>>(b.clone()).ok())
         .unwrap_or_default()
         .iter()
-        .map(|b| s.app.explain(b, L.code()))
+        .map(|b| explain(&s.app.profile, b, L.code()))
         .collect()
+}
+
+/// Explain why an activity exists, in the user's language: the facts behind it.
+pub(crate) fn explain(
+    p: &kamkor_domain::profile::Profile,
+    because: &Because,
+    lang: &str,
+) -> String {
+    let item = |cls: &str, code: &str| {
+        p.classifier(cls)
+            .and_then(|c| c.find(code))
+            .map(|i| i.label.get(lang).to_string())
+            .unwrap_or_else(|| code.to_string())
+    };
+    let value_text = |v: &Value, cls: Option<&str>| match v {
+        Value::String(s) => cls.map_or_else(|| s.clone(), |c| item(c, s)),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|s| cls.map_or_else(|| s.to_string(), |c| item(c, s)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Bool(true) => "да".into(),
+        Value::Bool(false) => "нет".into(),
+        Value::Null => (if lang == "en" {
+            "not given"
+        } else {
+            "не указано"
+        })
+        .into(),
+        other => other.to_string(),
+    };
+    let text = match because.fact.as_str() {
+        "category" => format!(
+            "{}: {}",
+            p.classifier("dls_category")
+                .map_or("Категория", |c| c.name.get(lang)),
+            item("dls_category", &because.key)
+        ),
+        "circumstance" => {
+            let cls = &p.casework.circumstance_classifier;
+            let name = item(cls, &because.key);
+            match &because.value {
+                Value::String(since) if !because.negated => format!(
+                    "{name} ({} {})",
+                    if lang == "en" { "since" } else { "с" },
+                    parse_date(since)
+                        .map(|d| format!("{:02}.{:02}.{}", d.day(), u8::from(d.month()), d.year()))
+                        .unwrap_or_else(|| since.clone())
+                ),
+                _ => name,
+            }
+        }
+        "answer" => {
+            let (form, field) = because.key.split_once('.').unwrap_or(("", &because.key));
+            let f = p.form(form);
+            let fd = f.and_then(|f| f.fields().find(|(_, x)| x.code == field).map(|(_, x)| x));
+            format!(
+                "{} — {}: {}",
+                f.map_or(form, |f| f.label.get(lang)),
+                fd.map_or(field, |x| x.label.get(lang)),
+                value_text(&because.value, fd.and_then(|x| x.classifier.as_deref()))
+            )
+        }
+        _ => {
+            let (label, cls): (String, Option<&str>) = match because.key.as_str() {
+                "age" => ("Возраст".into(), None),
+                "sex" => ("Пол".into(), None),
+                "disability" => ("Инвалидность".into(), Some("disability")),
+                "legal_status" => ("Правовой статус".into(), Some("legal_status")),
+                "citizenship" => ("Гражданство".into(), Some("citizenship")),
+                "social_payments" => ("Социальные выплаты".into(), Some("social_payment")),
+                "national_id" => ("Идентификационный номер".into(), None),
+                k => {
+                    let f = k.strip_prefix("extra.").unwrap_or(k);
+                    let fd = p
+                        .forms
+                        .iter()
+                        .filter(|x| x.applies_to == "person")
+                        .flat_map(|x| x.fields())
+                        .find(|(_, x)| x.code == f)
+                        .map(|(_, x)| x);
+                    (
+                        fd.map_or(f.to_string(), |x| x.label.get(lang).to_string()),
+                        fd.and_then(|x| x.classifier.as_deref()),
+                    )
+                }
+            };
+            let v = if because.key == "national_id" && !because.negated {
+                "указан".to_string()
+            } else {
+                value_text(&because.value, cls)
+            };
+            if because.negated {
+                // A yes/no the rule wanted not to find reads as its opposite.
+                if let Value::Bool(b) = because.value {
+                    return format!("{label}: {}", value_text(&Value::Bool(!b), None));
+                }
+                // What the rule wanted not to find: "Социальные выплаты: не ЕСП".
+                let not = if lang == "en" { "not" } else { "не" };
+                return format!("{label}: {not} {}", v.replace(", ", " / "));
+            }
+            format!("{label}: {v}")
+        }
+    };
+    if because.negated {
+        format!("{} {text}", if lang == "en" { "not:" } else { "нет:" })
+    } else {
+        text
+    }
 }
 
 fn is_overdue(a: &CaseRecordRow, today: time::Date) -> bool {
@@ -561,18 +671,25 @@ fn back_to_case(id: Uuid, anchor: &str) -> Response {
     Redirect::to(&format!("/cases/{id}?saved=updated#{anchor}")).into_response()
 }
 
-/// What went wrong, as a page: validation problems go back to the form; the rest as errors.
-fn conflict_page(s: &AppState, auth: &PageAuth, c: &CaseRow) -> Response {
+/// The case as the caller may read it, for a form shown again (a failed read is the page).
+#[allow(clippy::result_large_err)]
+async fn case_of(s: &AppState, auth: &PageAuth, id: Uuid) -> Result<CaseRow, Response> {
+    Ok(s.app.case_card(&auth.ctx, id).await.map_err(pe)?.case)
+}
+
+/// Someone changed the case or record while the user was on the form: say so, store nothing.
+async fn conflict_page(s: &AppState, auth: &PageAuth, id: Uuid) -> PageResult {
+    let c = case_of(s, auth, id).await?;
     let mut p = Problems::default();
     p.push("version", "conflict");
-    form_page(
+    Ok(form_page(
         s,
         auth,
-        c,
+        &c,
         t(L, "cw_conflict_title"),
         &p,
         html! { p { (t(L, "cw_conflict_text")) } },
-    )
+    ))
 }
 
 // ---- steps ----
@@ -680,7 +797,7 @@ async fn step_submit(
     match s.app.case_step(&auth.ctx, id, &d).await {
         Ok(_) => Ok(back_to_case(id, "lifecycle")),
         Err(AppError::Invalid(p)) => {
-            let c = s.app.case_card(&auth.ctx, id).await.map_err(pe)?.case;
+            let c = case_of(&s, &auth, id).await?;
             let d = StepDraft {
                 version: c.version,
                 ..d
@@ -701,10 +818,7 @@ async fn step_submit(
                 ))
             }
         }
-        Err(AppError::Conflict { .. }) => {
-            let c = s.app.case_card(&auth.ctx, id).await.map_err(pe)?.case;
-            Ok(conflict_page(&s, &auth, &c))
-        }
+        Err(AppError::Conflict { .. }) => conflict_page(&s, &auth, id).await,
         Err(e) => Err(pe(e)),
     }
 }
@@ -730,7 +844,7 @@ async fn circumstance_add(
     match s.app.add_circumstance(&auth.ctx, id, &d).await {
         Ok(_) => Ok(back_to_case(id, "circumstances")),
         Err(AppError::Invalid(p)) => {
-            let c = s.app.case_card(&auth.ctx, id).await.map_err(pe)?.case;
+            let c = case_of(&s, &auth, id).await?;
             let csrf = auth.session.csrf_token.clone();
             let body = circumstance_form(&s, &csrf, &c, &p, &d);
             Ok(form_page(
@@ -865,10 +979,7 @@ async fn circumstance_change(
             };
             Ok(circumstance_change_page(&s, &auth, &card.case, r, &p, &d))
         }
-        Err(AppError::Conflict { .. }) => {
-            let c = s.app.case_card(&auth.ctx, id).await.map_err(pe)?.case;
-            Ok(conflict_page(&s, &auth, &c))
-        }
+        Err(AppError::Conflict { .. }) => conflict_page(&s, &auth, id).await,
         Err(e) => Err(pe(e)),
     }
 }
@@ -1011,7 +1122,7 @@ async fn assessment_submit(
         .into_response()),
         Ok(_) => Ok(back_to_case(id, "assessments")),
         Err(AppError::Invalid(p)) => {
-            let c = s.app.case_card(&auth.ctx, id).await.map_err(pe)?.case;
+            let c = case_of(&s, &auth, id).await?;
             let v = match draft {
                 Some(aid) => s
                     .app
@@ -1024,10 +1135,7 @@ async fn assessment_submit(
             };
             Ok(assessment_form_page(&s, &auth, &c, form, v, &d.answers, &p))
         }
-        Err(AppError::Conflict { .. }) => {
-            let c = s.app.case_card(&auth.ctx, id).await.map_err(pe)?.case;
-            Ok(conflict_page(&s, &auth, &c))
-        }
+        Err(AppError::Conflict { .. }) => conflict_page(&s, &auth, id).await,
         Err(e) => Err(pe(e)),
     }
 }
@@ -1103,7 +1211,7 @@ async fn plan_approve(
     match s.app.approve_plan(&auth.ctx, id, &plan, seen).await {
         Ok(()) => Ok(back_to_case(id, &format!("plan-{plan}"))),
         Err(AppError::Invalid(p)) => {
-            let c = s.app.case_card(&auth.ctx, id).await.map_err(pe)?.case;
+            let c = case_of(&s, &auth, id).await?;
             Ok(form_page(
                 &s,
                 &auth,
@@ -1116,10 +1224,7 @@ async fn plan_approve(
                 },
             ))
         }
-        Err(AppError::Conflict { .. }) => {
-            let c = s.app.case_card(&auth.ctx, id).await.map_err(pe)?.case;
-            Ok(conflict_page(&s, &auth, &c))
-        }
+        Err(AppError::Conflict { .. }) => conflict_page(&s, &auth, id).await,
         Err(e) => Err(pe(e)),
     }
 }
@@ -1270,7 +1375,7 @@ async fn activity_add(
     match s.app.add_activity(&auth.ctx, id, &d).await {
         Ok(_) => Ok(back_to_case(id, &format!("plan-{}", d.plan))),
         Err(AppError::Invalid(p)) => {
-            let c = s.app.case_card(&auth.ctx, id).await.map_err(pe)?.case;
+            let c = case_of(&s, &auth, id).await?;
             Ok(activity_new_page(&s, &auth, &c, &d, &p))
         }
         Err(e) => Err(pe(e)),
@@ -1431,10 +1536,7 @@ async fn activity_submit(
             let worker = activity_worker(&s, a).await;
             Ok(activity_edit_page(&s, &auth, &card.case, a, &d, &p, worker))
         }
-        Err(AppError::Conflict { .. }) => {
-            let c = s.app.case_card(&auth.ctx, id).await.map_err(pe)?.case;
-            Ok(conflict_page(&s, &auth, &c))
-        }
+        Err(AppError::Conflict { .. }) => conflict_page(&s, &auth, id).await,
         Err(e) => Err(pe(e)),
     }
 }
@@ -1462,14 +1564,11 @@ async fn visit_submit(
     match s.app.record_visit(&auth.ctx, id, &d).await {
         Ok(_) => Ok(back_to_case(id, "monitoring")),
         Err(AppError::Invalid(p)) => {
-            let c = s.app.case_card(&auth.ctx, id).await.map_err(pe)?.case;
+            let c = case_of(&s, &auth, id).await?;
             let body = visit_form(&auth.session.csrf_token, &c, &p, &d);
             Ok(form_page(&s, &auth, &c, t(L, "cw_record_visit"), &p, body))
         }
-        Err(AppError::Conflict { .. }) => {
-            let c = s.app.case_card(&auth.ctx, id).await.map_err(pe)?.case;
-            Ok(conflict_page(&s, &auth, &c))
-        }
+        Err(AppError::Conflict { .. }) => conflict_page(&s, &auth, id).await,
         Err(e) => Err(pe(e)),
     }
 }
