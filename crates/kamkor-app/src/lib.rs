@@ -14,8 +14,8 @@ use kamkor_domain::records::{
     PersonDraft, PersonRole, Problems, RelationData, RelativeDraft, SubjectKind,
 };
 use kamkor_store::{
-    CaseQuery, CaseRow, ChangeRow, FamilyRow, NewCase, PersonQuery, PersonRow, RelationRow,
-    SessionRow, Store, StoreError, UserRow, now_utc, parse_ts, ts,
+    CaseQuery, CaseRow, ChangeRow, FamilyRow, NewCase, PersonRow, RelationRow, SessionRow, Store,
+    StoreError, UserRow, now_utc, parse_ts, ts,
 };
 use time::{Date, Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -24,10 +24,13 @@ pub mod accounts;
 pub mod auth;
 pub mod casework;
 pub mod demo;
+pub mod duplicates;
 pub mod ledger;
+pub mod search;
 pub mod totp;
 
 pub use auth::{LoginError, NewUser};
+pub use search::{Matched, PersonHit, PersonResults, PersonSearch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -46,6 +49,9 @@ pub enum AppError {
     },
     #[error("duplicate: {0}")]
     Duplicate(&'static str),
+    /// The person being registered may already be in the registry (issue 6 item 2).
+    #[error("likely the same person as a registered one")]
+    LikelyDuplicates(Box<duplicates::LikelyDuplicates>),
     #[error(transparent)]
     Store(StoreError),
     #[error("{0}")]
@@ -140,6 +146,8 @@ pub struct App {
     /// Failed logins per unknown login name, so that they wait as long as failures on real
     /// accounts do (the delay must not tell which logins exist). Bounded; kept in memory.
     pub(crate) unknown_failures: Arc<std::sync::Mutex<HashMap<String, i64>>>,
+    /// Persons for search and duplicate finding, kept in memory (issue 6).
+    pub(crate) person_index: search::SharedIndex,
 }
 
 /// The caller of a use case: who, in which role and scope, for which request.
@@ -218,6 +226,9 @@ pub struct ChildRegistration {
     /// …or create one (ignored when `family_id` is given; optional).
     pub family: Option<FamilyDraft>,
     pub relatives: Vec<RelativeDraft>,
+    /// The answer to a duplicate warning, when one was shown.
+    #[serde(flatten)]
+    pub distinct: duplicates::DistinctAnswer,
 }
 
 /// The result of a registration.
@@ -243,19 +254,6 @@ pub struct FamilyMemberDraft {
     pub role: String,
 }
 
-/// A search as typed: one box that recognises a national identifier or a date, plus
-/// separate fields.
-#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
-#[serde(default)]
-pub struct PersonSearch {
-    pub q: String,
-    pub name: String,
-    pub national_id: String,
-    pub birth_date: String,
-    pub include_relatives: bool,
-    pub page: i64,
-}
-
 pub const PAGE_SIZE: i64 = 25;
 
 /// The home page's content: the user's own work.
@@ -279,6 +277,7 @@ impl App {
             scope_cache: Arc::new(RwLock::new(HashMap::new())),
             networks: Arc::new(RwLock::new(None)),
             unknown_failures: Arc::new(std::sync::Mutex::new(HashMap::new())),
+            person_index: search::SharedIndex::default(),
         }
     }
 
@@ -439,83 +438,6 @@ impl App {
     }
 
     // ---- persons ----
-
-    pub async fn search_persons(&self, ctx: &Ctx, s: &PersonSearch) -> AppResult<Vec<PersonRow>> {
-        self.check(ctx, Action::Search, None, ("person", ""))
-            .await?;
-        let mut q = PersonQuery {
-            role: if s.include_relatives {
-                None
-            } else {
-                Some(PersonRole::Subject)
-            },
-            territories: self.scope_filter(ctx),
-            limit: PAGE_SIZE + 1,
-            offset: s.page.clamp(0, 10_000) * PAGE_SIZE,
-            ..Default::default()
-        };
-        let mut problems = Problems::default();
-        // The single box: digits → identifier; a date → birth date; otherwise name words.
-        let mut name_words: Vec<String> = Vec::new();
-        for token in s.q.split_whitespace().take(8) {
-            let digits: String = token.chars().filter(|c| c.is_ascii_digit()).collect();
-            if let Some(d) = records::parse_date(token) {
-                q.birth_date = Some(d);
-            } else if digits.len() >= 6
-                && digits.len() == token.chars().filter(|c| !"- ".contains(*c)).count()
-            {
-                q.national_id = Some(digits);
-            } else {
-                name_words.push(token.to_string());
-            }
-        }
-        if !s.name.trim().is_empty() {
-            name_words.push(s.name.clone());
-        }
-        if !name_words.is_empty() {
-            let n = records::normalize_for_search(&name_words.join(" "));
-            if n.chars().count() > 200 {
-                problems.push("name", "too_long");
-            }
-            q.name = Some(n);
-        }
-        if !s.national_id.trim().is_empty() {
-            let digits: String = s
-                .national_id
-                .chars()
-                .filter(|c| c.is_ascii_digit())
-                .collect();
-            if digits.is_empty() {
-                problems.push("national_id", "id_not_digits");
-            }
-            q.national_id = Some(digits);
-        }
-        if !s.birth_date.trim().is_empty() {
-            match records::parse_date(&s.birth_date) {
-                Some(d) => q.birth_date = Some(d),
-                None => problems.push("birth_date", "bad_date"),
-            }
-        }
-        if !problems.is_empty() {
-            return Err(AppError::Invalid(problems));
-        }
-        let rows = self.store.search_persons(&q).await?;
-        // Everyone a search showed is in the ledger, with what was asked (issue 4 item 1).
-        let shown: Vec<String> = rows
-            .iter()
-            .take(PAGE_SIZE as usize)
-            .map(|p| p.id.to_string())
-            .collect();
-        self.record_seen(
-            ctx,
-            "search",
-            "person",
-            &shown,
-            serde_json::json!({"q": s.q, "name": s.name, "national_id": s.national_id, "birth_date": s.birth_date, "page": s.page}),
-        )
-        .await?;
-        Ok(rows)
-    }
 
     /// The personal file to print (seed 000 §21): the card, for those who may hand a file
     /// over (the policy's export right, in their territory; not through broken glass). The
@@ -999,6 +921,8 @@ impl App {
         if !problems.is_empty() {
             return Err(AppError::Invalid(problems));
         }
+        // The same child written differently may be registered already (issue 6 item 2).
+        let told_apart = self.check_duplicates(ctx, &child, &r.distinct).await?;
 
         let child_id = Uuid::now_v7();
         let mut tx = self
@@ -1008,6 +932,9 @@ impl App {
         // The unique index settles a race between two registrations of one identifier.
         if let Err(e) = tx.insert_persons(&[(child_id, child)]).await {
             return Err(taken_or(e, "child.national_id"));
+        }
+        if let Some(d) = &told_apart {
+            self.record_distinct(&mut tx, child_id, d).await?;
         }
         let mut relative_ids = Vec::new();
         let mut new_persons = Vec::new();

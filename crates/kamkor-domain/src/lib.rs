@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod casework;
+pub mod duplicates;
 pub mod identifiers;
 pub mod matching;
 pub mod person_index;

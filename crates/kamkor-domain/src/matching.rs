@@ -355,3 +355,44 @@ mod tests {
         assert!(id_neighbours("12a").is_empty());
     }
 }
+
+/// The same day `years` years earlier (29 February becomes the 28th in a common year).
+fn years_before(day: Date, years: i32) -> Date {
+    let y = day.year() - years;
+    Date::from_calendar_date(y, day.month(), day.day())
+        .or_else(|_| Date::from_calendar_date(y, day.month(), 28))
+        .unwrap_or(Date::MIN)
+}
+
+/// The birth days of everyone aged `from` to `to` whole years (both included) on `today`.
+pub fn birth_range_for_ages(today: Date, from: Option<u32>, to: Option<u32>) -> (Date, Date) {
+    let clamp = |a: u32| a.min(200) as i32;
+    let latest = from.map_or(today, |a| years_before(today, clamp(a)));
+    let earliest = to.map_or(Date::MIN, |a| {
+        years_before(today, clamp(a) + 1)
+            .next_day()
+            .unwrap_or(Date::MIN)
+    });
+    (earliest, latest)
+}
+
+#[cfg(test)]
+mod age_tests {
+    use super::*;
+    use crate::records::age_on;
+    use time::macros::date;
+
+    #[test]
+    fn age_ranges_hold_exactly_the_ages_asked() {
+        let today = date!(2026 - 11 - 25);
+        let (from, to) = birth_range_for_ages(today, Some(5), Some(7));
+        assert_eq!(age_on(to, today), 5);
+        assert_eq!(age_on(to.next_day().unwrap(), today), 4);
+        assert_eq!(age_on(from, today), 7);
+        assert_eq!(age_on(from.previous_day().unwrap(), today), 8);
+        let (_, to) = birth_range_for_ages(date!(2024 - 02 - 29), Some(1), None);
+        assert_eq!(to, date!(2023 - 02 - 28));
+        let (from, to) = birth_range_for_ages(today, None, None);
+        assert_eq!((from, to), (Date::MIN, today));
+    }
+}

@@ -10,11 +10,12 @@ use std::collections::{HashMap, HashSet};
 use time::Date;
 use uuid::Uuid;
 
+use crate::Sex;
 use crate::matching::{
     DateMatch, date_match, date_variants, fold, id_near, id_neighbours, name_score,
 };
 
-/// What the index keeps of a person.
+/// A person as given to the index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexedPerson {
     pub id: Uuid,
@@ -26,12 +27,20 @@ pub struct IndexedPerson {
     pub territory: Option<String>,
     /// A case subject (a child, a released person) rather than a relative.
     pub subject: bool,
+    pub sex: Option<Sex>,
 }
 
+/// What the index keeps of a person: compact, since a country's registry lives here (the
+/// name only folded, the territory as a number; the store has the rest).
 #[derive(Debug, Clone)]
 struct Entry {
-    person: IndexedPerson,
-    folded: String,
+    id: Uuid,
+    folded: Box<str>,
+    birth_date: Option<Date>,
+    national_id: Option<Box<str>>,
+    territory: Option<u32>,
+    subject: bool,
+    sex: Option<Sex>,
     live: bool,
 }
 
@@ -44,6 +53,11 @@ pub struct IndexQuery {
     /// Only persons living in these territories (None: anywhere).
     pub territories: Option<HashSet<String>>,
     pub subjects_only: bool,
+    pub sex: Option<Sex>,
+    /// Only persons born between these days, both included (an age range).
+    pub born_between: Option<(Date, Date)>,
+    /// Hits scoring below this are left out.
+    pub min_score: f64,
     pub limit: usize,
 }
 
@@ -78,6 +92,8 @@ pub struct PersonIndex {
     postings: Vec<Vec<u32>>,
     by_id: HashMap<String, Vec<u32>>,
     by_birth: HashMap<i32, Vec<u32>>,
+    /// Territory codes, numbered.
+    territory_codes: HashMap<String, u32>,
 }
 
 /// Trigrams of a folded word, padded so that the first and last letters weigh in.
@@ -124,7 +140,8 @@ impl PersonIndex {
                 self.postings[wid as usize].push(slot);
             }
         }
-        if let Some(id) = p.national_id.as_ref().filter(|s| !s.is_empty()) {
+        let national_id = p.national_id.filter(|s| !s.is_empty());
+        if let Some(id) = &national_id {
             self.by_id.entry(id.clone()).or_default().push(slot);
         }
         if let Some(d) = p.birth_date {
@@ -133,10 +150,19 @@ impl PersonIndex {
                 .or_default()
                 .push(slot);
         }
+        let territory = p.territory.map(|t| {
+            let next = self.territory_codes.len() as u32;
+            *self.territory_codes.entry(t).or_insert(next)
+        });
         self.slot_of.insert(p.id, slot);
         self.entries.push(Entry {
-            person: p,
-            folded,
+            id: p.id,
+            folded: folded.into_boxed_str(),
+            birth_date: p.birth_date,
+            national_id: national_id.map(String::into_boxed_str),
+            territory,
+            subject: p.subject,
+            sex: p.sex,
             live: true,
         });
     }
@@ -192,7 +218,29 @@ impl PersonIndex {
         }
     }
 
-    fn candidates(&self, q: &IndexQuery) -> Vec<u32> {
+    /// The scope as territory numbers (a territory nobody lives in matches nobody).
+    fn territory_filter(&self, q: &IndexQuery) -> Option<HashSet<u32>> {
+        q.territories.as_ref().map(|ts| {
+            ts.iter()
+                .filter_map(|t| self.territory_codes.get(t).copied())
+                .collect()
+        })
+    }
+
+    /// Whether a slot is live and passes the query's filters (checked before ranking, so that
+    /// a common name elsewhere in the country does not crowd out the caller's district).
+    fn admits(&self, slot: u32, q: &IndexQuery, territories: Option<&HashSet<u32>>) -> bool {
+        let Some(e) = self.entries.get(slot as usize).filter(|e| e.live) else {
+            return false;
+        };
+        !((q.subjects_only && !e.subject)
+            || q.sex.is_some_and(|s| e.sex != Some(s))
+            || territories.is_some_and(|ts| !e.territory.is_some_and(|t| ts.contains(&t)))
+            || q.born_between
+                .is_some_and(|(from, to)| !e.birth_date.is_some_and(|b| from <= b && b <= to)))
+    }
+
+    fn candidates(&self, q: &IndexQuery, territories: Option<&HashSet<u32>>) -> Vec<u32> {
         let mut out: HashSet<u32> = HashSet::new();
         if let Some(id) = q.national_id.as_ref().filter(|s| !s.is_empty()) {
             for key in std::iter::once(id.clone()).chain(id_neighbours(id)) {
@@ -214,6 +262,9 @@ impl PersonIndex {
                 for (wid, sim) in self.similar_words(qw) {
                     let sim = sim as f32;
                     for &slot in &self.postings[wid as usize] {
+                        if !self.admits(slot, q, territories) {
+                            continue;
+                        }
                         let b = &mut best[slot as usize];
                         if *b == 0.0 {
                             this.push(slot);
@@ -255,31 +306,24 @@ impl PersonIndex {
     /// Persons answering the query, best first.
     pub fn search(&self, q: &IndexQuery) -> Vec<IndexHit> {
         let name = q.name.as_deref().map(fold).unwrap_or_default();
-        let asked_id = q.national_id.as_ref().filter(|s| !s.is_empty());
+        let asked_id = q.national_id.as_deref().filter(|s| !s.is_empty());
+        let territories = self.territory_filter(q);
         let mut hits = Vec::new();
-        for slot in self.candidates(q) {
-            let Some(e) = self.entries.get(slot as usize).filter(|e| e.live) else {
-                continue;
-            };
-            let p = &e.person;
-            if q.subjects_only && !p.subject {
+        for slot in self.candidates(q, territories.as_ref()) {
+            if !self.admits(slot, q, territories.as_ref()) {
                 continue;
             }
-            if let Some(ts) = &q.territories
-                && !p.territory.as_ref().is_some_and(|t| ts.contains(t))
-            {
-                continue;
-            }
+            let e = &self.entries[slot as usize];
             let ns = if name.is_empty() {
                 0.0
             } else {
                 name_score(&name, &e.folded)
             };
-            let date = match (q.birth_date, p.birth_date) {
+            let date = match (q.birth_date, e.birth_date) {
                 (Some(a), Some(b)) => date_match(a, b),
                 _ => DateMatch::None,
             };
-            let id_exact = match (asked_id, &p.national_id) {
+            let id_exact = match (asked_id, e.national_id.as_deref()) {
                 (Some(a), Some(b)) if a == b => Some(true),
                 (Some(a), Some(b)) if id_near(a, b) => Some(false),
                 _ => None,
@@ -311,8 +355,11 @@ impl PersonIndex {
                 weight += 0.4;
             }
             let score = if weight > 0.0 { score / weight } else { 0.0 };
+            if score < q.min_score {
+                continue;
+            }
             hits.push(IndexHit {
-                id: p.id,
+                id: e.id,
                 score,
                 name_score: ns,
                 date,
@@ -338,6 +385,7 @@ mod tests {
             national_id: Some(id.into()),
             territory: Some(territory.into()),
             subject: true,
+            sex: None,
         }
     }
 

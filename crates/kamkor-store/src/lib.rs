@@ -25,12 +25,14 @@ mod access;
 pub mod casework;
 mod ledger;
 mod migrations;
+mod registry;
 mod replay;
 pub use access::{AccessRequestRow, ApiClientRow, GlassBreakRow};
 pub use ledger::{
     CheckpointRow, EntryBatch, EntryRef, LedgerEntry, LedgerFilter, LedgerOrder, LedgerStream,
 };
 pub use migrations::SCHEMA_VERSION;
+pub use registry::{CaseFilter, IndexRow, PersonChanges, ordered_pair};
 pub use replay::{ReplayReport, StateProblem};
 
 #[derive(Debug, thiserror::Error)]
@@ -341,7 +343,8 @@ impl Store {
     /// Search persons. Every filter is optional; `territories` limits the result to the
     /// caller's scope (None: no limit). Results are ordered by name.
     pub async fn search_persons(&self, q: &PersonQuery) -> Result<Vec<PersonRow>> {
-        let mut sql = format!("SELECT {PERSON_COLS} FROM persons WHERE 1=1");
+        // A record merged into another is found through the one that carries on.
+        let mut sql = format!("SELECT {PERSON_COLS} FROM persons WHERE merged_into IS NULL");
         let mut binds: Vec<String> = Vec::new();
         let mut n = 0;
         let mut next = |binds: &mut Vec<String>, v: String| {
@@ -368,6 +371,18 @@ impl Store {
         if let Some(d) = q.birth_date {
             let p = next(&mut binds, format_date(d));
             sql.push_str(&format!(" AND birth_date = {p}"));
+        }
+        if let Some(sex) = q.sex {
+            let p = next(&mut binds, sex.code().to_string());
+            sql.push_str(&format!(" AND sex = {p}"));
+        }
+        if let Some((from, to)) = q.born_between {
+            let a = next(&mut binds, format_date(from.max(min_stored_date())));
+            let b = next(&mut binds, format_date(to));
+            sql.push_str(&format!(" AND birth_date >= {a} AND birth_date <= {b}"));
+        }
+        if let Some(f) = q.cases {
+            sql.push_str(&format!(" AND {}", f.sql()));
         }
         if let Some(ts) = &q.territories {
             if ts.is_empty() {
@@ -830,6 +845,10 @@ pub struct PersonQuery {
     pub national_id: Option<String>,
     pub birth_date: Option<Date>,
     pub territories: Option<Vec<String>>,
+    pub sex: Option<Sex>,
+    /// Born between these days, both included.
+    pub born_between: Option<(Date, Date)>,
+    pub cases: Option<CaseFilter>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -956,6 +975,12 @@ const PERSON_COLS: &str = "id, version, role, surname, given_name, patronymic, s
 const FAMILY_COLS: &str = "id, version, name, territory, address, extra, created_at, updated_at";
 const CASE_COLS: &str = "id, version, number, subject_kind, subject_id, status, identified_on, identification_territory, identification_place, identification_place_text, source, categories, responsible_org, responsible_user, extra, created_at, created_by, updated_at, territory, status_since, transfer_territory, progress";
 pub(crate) const USER_COLS: &str = "id, version, login, password_hash, full_name, role, organisation, org_kind, scope_territory, valid_from, valid_until, active, must_change_password, created_at, status, status_reason, org_inn, org_address, territorial_unit, national_id, position, totp_secret, totp_last_step";
+
+/// The earliest day a stored date is compared with (dates are ISO text: year 1 sorts fine,
+/// `Date::MIN`'s negative years do not).
+fn min_stored_date() -> Date {
+    Date::from_calendar_date(1, time::Month::January, 1).unwrap_or(Date::MIN)
+}
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_string())

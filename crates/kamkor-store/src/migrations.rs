@@ -79,10 +79,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_casework.sql"),
         postgres: include_str!("../migrations/postgres/0011_casework.sql"),
     },
+    Migration {
+        version: 12,
+        name: "person_matching",
+        sqlite: include_str!("../migrations/sqlite/0012_person_matching.sql"),
+        postgres: include_str!("../migrations/postgres/0012_person_matching.sql"),
+    },
 ];
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 async fn ensure_table(pool: &AnyPool) -> Result<()> {
     sqlx::raw_sql(

@@ -112,6 +112,24 @@ pub fn error_response(lang: Lang, e: &AppError) -> Response {
         )
             .into_response(),
         AppError::Duplicate(_) => error_json(StatusCode::CONFLICT, "duplicate", lang, None),
+        AppError::LikelyDuplicates(found) => (
+            StatusCode::CONFLICT,
+            Json(json!({"error": {
+                "code": found.problems.0.first().map_or("likely_duplicates", |f| f.code.as_str()),
+                "message": error_message(lang, found.problems.0.first().map_or("likely_duplicates", |f| f.code.as_str())),
+                "field": found.problems.0.first().map(|f| f.field.clone()),
+                "candidates": found.shown.iter().map(|l| {
+                    let mut v = person_json(&l.row);
+                    if let Value::Object(m) = &mut v {
+                        m.insert("match".into(), evidence_json(&l.evidence));
+                    }
+                    v
+                }).collect::<Vec<_>>(),
+                "elsewhere": found.elsewhere,
+                "resolve": "resubmit with distinct_from (the ids of the candidates) and distinct_reason, or use an existing record",
+            }})),
+        )
+            .into_response(),
         AppError::Store(_) | AppError::Config(_) => {
             tracing::error!(error = %e, "request failed");
             error_json(StatusCode::INTERNAL_SERVER_ERROR, "internal", lang, None)
@@ -377,10 +395,10 @@ async fn search_persons(
     auth: ApiAuth,
     Query(q): Query<PersonSearch>,
 ) -> ApiResult {
-    let rows = s.app.search_persons(&auth.ctx, &q).await.map_err(err)?;
+    let found = s.app.search_persons(&auth.ctx, &q).await.map_err(err)?;
     // Nothing in the scope for an exact national identifier: say whether the user may break
     // the glass for a record elsewhere (POST /break-glass with the identifier and a reason).
-    let break_glass = if rows.is_empty() && !q.q.trim().is_empty() {
+    let break_glass = if found.hits.is_empty() && !q.q.trim().is_empty() {
         s.app
             .glass_candidate(&auth.ctx, q.q.trim())
             .await
@@ -389,13 +407,60 @@ async fn search_persons(
     } else {
         false
     };
-    let more = rows.len() as i64 > kamkor_app::PAGE_SIZE;
-    let items: Vec<Value> = rows
+    let items: Vec<Value> = found
+        .hits
         .iter()
-        .take(kamkor_app::PAGE_SIZE as usize)
-        .map(person_json)
+        .map(|h| {
+            let mut v = person_json(&h.row);
+            if let (Value::Object(m), Some(x)) = (&mut v, &h.matched) {
+                m.insert("match".into(), match_json(x));
+            }
+            v
+        })
         .collect();
-    Ok(Json(json!({"items": items, "page": q.page.max(0), "more": more, "break_glass_possible": break_glass})).into_response())
+    Ok(Json(json!({
+        "items": items,
+        "page": q.page.max(0),
+        "more": found.more,
+        "ranked": found.ranked,
+        "break_glass_possible": break_glass,
+    }))
+    .into_response())
+}
+
+fn date_match_code(d: kamkor_domain::matching::DateMatch) -> &'static str {
+    match d {
+        kamkor_domain::matching::DateMatch::Exact => "exact",
+        kamkor_domain::matching::DateMatch::Swapped => "day_month_swapped",
+        kamkor_domain::matching::DateMatch::SameYear => "same_year",
+        kamkor_domain::matching::DateMatch::None => "different",
+    }
+}
+
+/// The evidence that two records are one person.
+pub fn evidence_json(e: &kamkor_domain::duplicates::Evidence) -> Value {
+    use kamkor_domain::duplicates::IdMatch;
+    json!({
+        "score": (e.score * 1000.0).round() / 1000.0,
+        "name": (e.name * 1000.0).round() / 1000.0,
+        "birth_date": e.birth_date.map(date_match_code),
+        "national_id": e.national_id.map(|m| match m {
+            IdMatch::Same => "exact",
+            IdMatch::Near => "one_digit_off",
+            IdMatch::Different => "different",
+        }),
+        "sex_differs": e.sex_differs,
+    })
+}
+
+/// Why a person answered a search: the score and each field's evidence.
+pub fn match_json(m: &kamkor_app::Matched) -> Value {
+    json!({
+        "score": (m.score * 1000.0).round() / 1000.0,
+        "name": m.name.map(|x| (x * 1000.0).round() / 1000.0),
+        "birth_date": m.date.map(date_match_code),
+        "national_id": m.id_exact.map(|e| if e { "exact" } else { "one_digit_off" }),
+    })
 }
 
 async fn register_person(

@@ -594,9 +594,9 @@ async fn persons(
     Query(q): Query<PersonSearch>,
 ) -> PageResult {
     let p = page(&s, t(L, "search_title"), Some(&auth));
-    let (rows, problems) = match s.app.search_persons(&auth.ctx, &q).await {
+    let (found, problems) = match s.app.search_persons(&auth.ctx, &q).await {
         Ok(r) => (r, Problems::default()),
-        Err(AppError::Invalid(pr)) => (Vec::new(), pr),
+        Err(AppError::Invalid(pr)) => (Default::default(), pr),
         Err(e) => return Err(pe(e)),
     };
     // An exact identifier found nobody here but someone elsewhere: offer to break the glass.
@@ -605,7 +605,7 @@ async fn persons(
     } else {
         q.national_id.trim()
     };
-    let glass = if rows.is_empty() && problems.is_empty() && !exact_id.is_empty() {
+    let glass = if found.hits.is_empty() && problems.is_empty() && !exact_id.is_empty() {
         s.app
             .glass_candidate(&auth.ctx, exact_id)
             .await
@@ -614,19 +614,21 @@ async fn persons(
     } else {
         None
     };
-    let more = rows.len() as i64 > kamkor_app::PAGE_SIZE;
-    let searched = !(q.q.trim().is_empty()
-        && q.name.trim().is_empty()
-        && q.national_id.trim().is_empty()
-        && q.birth_date.trim().is_empty());
+    let searched = q.has_terms() || q.has_filters();
     let page_link = |n: i64| {
         let mut qs = vec![
             ("q", q.q.clone()),
             ("name", q.name.clone()),
             ("national_id", q.national_id.clone()),
             ("birth_date", q.birth_date.clone()),
+            ("territory", q.territory.clone()),
+            ("sex", q.sex.clone()),
+            ("age_from", q.age_from.clone()),
+            ("age_to", q.age_to.clone()),
+            ("status", q.status.clone()),
             ("page", n.to_string()),
         ];
+        qs.retain(|(k, v)| !v.is_empty() || *k == "page");
         if q.include_relatives {
             qs.push(("include_relatives", "true".into()));
         }
@@ -635,6 +637,30 @@ async fn persons(
             serde_urlencoded::to_string(qs).unwrap_or_default()
         )
     };
+    let sexes = vec![
+        ("female".to_string(), t(L, "sex_female").to_string()),
+        ("male".to_string(), t(L, "sex_male").to_string()),
+    ];
+    let mut statuses = vec![
+        ("open".to_string(), t(L, "search_status_open").to_string()),
+        (
+            "closed".to_string(),
+            t(L, "search_status_closed").to_string(),
+        ),
+        ("none".to_string(), t(L, "search_status_none").to_string()),
+    ];
+    statuses.extend(CaseStatus::ALL.iter().map(|c| {
+        (
+            c.code().to_string(),
+            t(L, &format!("status_{}", c.code())).to_string(),
+        )
+    }));
+    let territories = scope_territory_options(&s, &auth.ctx.user.scope_territory);
+    let filters_open = q.has_filters()
+        || problems.0.iter().any(|e| {
+            ["territory", "sex", "age_from", "age_to", "status"].contains(&e.field.as_str())
+        });
+    let hits = &found.hits;
     Ok(render(
         StatusCode::OK,
         layout(
@@ -644,29 +670,39 @@ async fn persons(
                 form.card.search method="get" action="/persons" role="search" {
                     (text_input(L, &problems, Input { name: "q", label: t(L, "search_q"), value: &q.q, kind: "search", required: false, hint: Some(t(L, "search_q_hint")), autocomplete: None }))
                     details open[!q.name.is_empty() || !q.national_id.is_empty() || !q.birth_date.is_empty()] {
-                        summary { "Точный поиск по полям" }
+                        summary { (t(L, "search_fields")) }
                         div.row {
                             (text_input(L, &problems, Input { name: "name", label: t(L, "search_name"), value: &q.name, kind: "text", required: false, hint: None, autocomplete: None }))
                             (text_input(L, &problems, Input { name: "national_id", label: t(L, "search_national_id"), value: &q.national_id, kind: "text", required: false, hint: None, autocomplete: None }))
-                            (text_input(L, &problems, Input { name: "birth_date", label: t(L, "search_birth_date"), value: &q.birth_date, kind: "date", required: false, hint: None, autocomplete: None }))
+                            (text_input(L, &problems, Input { name: "birth_date", label: t(L, "search_birth_date"), value: &q.birth_date, kind: "text", required: false, hint: Some(t(L, "search_birth_date_hint")), autocomplete: None }))
+                        }
+                    }
+                    details open[filters_open] {
+                        summary { (t(L, "search_filters")) }
+                        div.row {
+                            (select(L, &problems, "territory", t(L, "col_territory"), &q.territory, false, &territories))
+                            (select(L, &problems, "sex", t(L, "col_sex"), &q.sex, false, &sexes))
+                            (text_input(L, &problems, Input { name: "age_from", label: t(L, "search_age_from"), value: &q.age_from, kind: "number", required: false, hint: None, autocomplete: None }))
+                            (text_input(L, &problems, Input { name: "age_to", label: t(L, "search_age_to"), value: &q.age_to, kind: "number", required: false, hint: None, autocomplete: None }))
+                            (select(L, &problems, "status", t(L, "search_status"), &q.status, false, &statuses))
                         }
                     }
                     label.check { input type="checkbox" name="include_relatives" value="true" checked[q.include_relatives]; " " (t(L, "search_include_relatives")) }
                     button.primary type="submit" { (t(L, "search_submit")) }
                 }
                 @if !problems.is_empty() { }
-                @else if rows.is_empty() {
+                @else if hits.is_empty() {
                     p.empty { (t(L, "search_nothing")) }
                     @if let Some(nid) = &glass {
                         (crate::account_pages::glass_form(&auth.session.csrf_token, nid, "", &Problems::default()))
                     }
                 }
                 @else {
-                    h2 { @if searched { (t(L, "search_results")) } @else { (t(L, "search_recent")) } }
-                    (person_table(&s, &rows[..rows.len().min(kamkor_app::PAGE_SIZE as usize)]))
+                    h2 { @if found.ranked { (t(L, "search_ranked")) } @else if searched { (t(L, "search_results")) } @else { (t(L, "search_recent")) } }
+                    (person_hits_table(&s, hits))
                     nav.pager {
                         @if q.page > 0 { a href=(page_link(q.page - 1)) { "← " (t(L, "search_prev")) } }
-                        @if more { a href=(page_link(q.page + 1)) { (t(L, "search_more")) " →" } }
+                        @if found.more { a href=(page_link(q.page + 1)) { (t(L, "search_more")) " →" } }
                     }
                 }
             },
@@ -674,21 +710,76 @@ async fn persons(
     ))
 }
 
-fn person_table(s: &AppState, rows: &[PersonRow]) -> Markup {
+/// Territories a user may narrow a search to: their scope node and everything within it,
+/// each named with its parent so that two districts of one name are told apart.
+fn scope_territory_options(s: &AppState, scope: &str) -> Vec<(String, String)> {
+    let pr = &s.app.profile;
+    pr.territories
+        .iter()
+        .filter(|t| pr.territory_within(&t.code, scope) && !t.parent.is_empty())
+        .map(|t| {
+            let name = t.name.get(L.code()).to_string();
+            let label = match pr.territory(&t.parent).filter(|p| !p.parent.is_empty()) {
+                Some(parent) => format!("{} — {}", parent.name.get(L.code()), name),
+                None => name,
+            };
+            (t.code.clone(), label)
+        })
+        .collect()
+}
+
+/// What made a person answer a search, in words.
+fn match_words(m: &kamkor_app::Matched) -> Vec<String> {
+    use kamkor_domain::matching::DateMatch;
+    let mut out = Vec::new();
+    if let Some(n) = m.name {
+        out.push(if n >= 0.999 {
+            t(L, "match_name_exact").to_string()
+        } else {
+            format!("{} {}%", t(L, "match_name_like"), (n * 100.0).round())
+        });
+    }
+    match m.date {
+        Some(DateMatch::Exact) => out.push(t(L, "match_date_exact").into()),
+        Some(DateMatch::Swapped) => out.push(t(L, "match_date_swapped").into()),
+        Some(DateMatch::SameYear) => out.push(t(L, "match_date_year").into()),
+        Some(DateMatch::None) => out.push(t(L, "match_date_other").into()),
+        None => {}
+    }
+    match m.id_exact {
+        Some(true) => out.push(t(L, "match_id_exact").into()),
+        Some(false) => out.push(t(L, "match_id_near").into()),
+        None => {}
+    }
+    out
+}
+
+fn person_hits_table(s: &AppState, hits: &[kamkor_app::PersonHit]) -> Markup {
+    let ranked = hits.iter().any(|h| h.matched.is_some());
     html! {
         table {
             thead { tr {
                 th { (t(L, "col_name")) } th { (t(L, "col_birth_date")) } th { (t(L, "col_national_id")) }
                 th { (t(L, "col_territory")) } th { (t(L, "col_role")) }
+                @if ranked { th { (t(L, "col_match")) } }
             } }
             tbody {
-                @for r in rows {
+                @for h in hits {
+                    @let r = &h.row;
                     tr {
                         td { a href={ "/persons/" (r.id) } { (r.data.full_name()) } }
                         td { (r.data.birth_date.map(display_date).unwrap_or_default()) }
                         td.mono { (nid_display(&s.app.profile, r.data.national_id.as_deref())) }
                         td { (r.data.residence_territory.as_deref().map(|c| territory_name(&s.app.profile, L, c)).unwrap_or_default()) }
                         td { (t(L, if r.data.role == PersonRole::Subject { "role_subject" } else { "role_relative" })) }
+                        @if ranked {
+                            td.match {
+                                @if let Some(m) = &h.matched {
+                                    strong { ((m.score * 100.0).round()) "%" }
+                                    " " span.why { (match_words(m).join(", ")) }
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -1454,6 +1545,7 @@ async fn register_form(
             family_id: fid.to_string(),
             family: Some(FamilyDraft::default()),
             relatives: vec![RelativeDraft::default()],
+            ..Default::default()
         };
         return register_page(&s, &auth, &r, "existing", &Problems::default(), 1);
     }
@@ -1518,6 +1610,116 @@ fn register_page(
     problems: &Problems,
     blocks: usize,
 ) -> Response {
+    register_page_with(s, auth, r, family_mode, problems, blocks, None)
+}
+
+/// The likely matches of the person being registered, beside what was typed (issue 6 item 2):
+/// open one of them, or say why this is someone else and save.
+fn duplicate_warning(
+    s: &AppState,
+    r: &ChildRegistration,
+    found: &kamkor_app::duplicates::LikelyDuplicates,
+    problems: &Problems,
+) -> Markup {
+    let pr = &s.app.profile;
+    let c = &r.child;
+    let typed_name = [c.surname.trim(), c.given_name.trim(), c.patronymic.trim()]
+        .iter()
+        .filter(|x| !x.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let typed_date = kamkor_domain::records::parse_date(&c.birth_date)
+        .map(display_date)
+        .unwrap_or_else(|| c.birth_date.clone());
+    let sex_name = |code: &str| match code {
+        "female" => t(L, "sex_female").to_string(),
+        "male" => t(L, "sex_male").to_string(),
+        other => other.to_string(),
+    };
+    html! {
+        section.card.duplicates #duplicates role="alert" {
+            h2 { (t(L, "dup_title")) }
+            p { (t(L, "dup_intro")) }
+            @if !found.shown.is_empty() {
+                div.scroll { table.compare {
+                    thead { tr {
+                        th { (t(L, "col_field")) }
+                        th { (t(L, "dup_typed")) }
+                        @for (i, _) in found.shown.iter().enumerate() { th { (t(L, "dup_record")) " " (i + 1) } }
+                    } }
+                    tbody {
+                        tr { th { (t(L, "col_name")) } td { (typed_name) }
+                            @for l in &found.shown { td { (l.row.data.full_name()) } } }
+                        tr { th { (t(L, "col_birth_date")) } td { (typed_date) }
+                            @for l in &found.shown { td { (l.row.data.birth_date.map(display_date).unwrap_or_default()) } } }
+                        tr { th { (nid_label(pr)) } td.mono { (c.national_id) }
+                            @for l in &found.shown { td.mono { (nid_display(pr, l.row.data.national_id.as_deref())) } } }
+                        tr { th { (t(L, "col_sex")) } td { (sex_name(&c.sex)) }
+                            @for l in &found.shown { td { (sex_name(l.row.data.sex.code())) } } }
+                        tr { th { (t(L, "col_territory")) } td { (territory_name(pr, L, &c.residence_territory)) }
+                            @for l in &found.shown { td { (l.row.data.residence_territory.as_deref().map(|x| territory_name(pr, L, x)).unwrap_or_default()) } } }
+                        tr { th { (t(L, "col_match")) } td {}
+                            @for l in &found.shown { td.match { strong { ((l.evidence.score * 100.0).round()) "%" } " " span.why { (evidence_words(&l.evidence).join(", ")) } } } }
+                        tr { th {} td {}
+                            @for l in &found.shown { td { a.button href={ "/persons/" (l.row.id) } { (t(L, "dup_same")) } } } }
+                    }
+                } }
+            }
+            @if found.elsewhere > 0 {
+                p.notice { (t(L, "dup_elsewhere")) " " (found.elsewhere) "." }
+            }
+            @for l in &found.shown { input type="hidden" name="distinct_from" value=(l.row.id); }
+            (textarea(problems, "distinct_reason", t(L, "dup_reason"), &r.distinct.distinct_reason, t(L, "dup_reason_hint")))
+            p.actions { button.primary type="submit" name="confirm_distinct" value="1" { (t(L, "dup_different")) } }
+        }
+    }
+}
+
+fn textarea(problems: &Problems, name: &str, label: &str, value: &str, hint: &str) -> Markup {
+    let id = crate::html::field_id(name);
+    let err = problems.for_field(name).is_some();
+    html! {
+        div.field.has-error[err] #{ "f-" (id) } {
+            label for=(id) { (label) }
+            p.hint { (hint) }
+            (crate::html::field_error(L, problems, name))
+            textarea id=(id) name=(name) rows="3" maxlength="1000" aria-invalid=(if err { "true" } else { "false" }) { (value) }
+        }
+    }
+}
+
+/// The evidence that two records are one person, in words.
+pub(crate) fn evidence_words(e: &kamkor_domain::duplicates::Evidence) -> Vec<String> {
+    use kamkor_domain::duplicates::IdMatch;
+    let mut out = match_words(&kamkor_app::Matched {
+        score: e.score,
+        name: Some(e.name),
+        date: e.birth_date,
+        id_exact: match e.national_id {
+            Some(IdMatch::Same) => Some(true),
+            Some(IdMatch::Near) => Some(false),
+            _ => None,
+        },
+    });
+    if e.national_id == Some(IdMatch::Different) {
+        out.push(t(L, "match_id_other").into());
+    }
+    if e.sex_differs {
+        out.push(t(L, "match_sex_other").into());
+    }
+    out
+}
+
+fn register_page_with(
+    s: &AppState,
+    auth: &PageAuth,
+    r: &ChildRegistration,
+    family_mode: &str,
+    problems: &Problems,
+    blocks: usize,
+    warning: Option<&kamkor_app::duplicates::LikelyDuplicates>,
+) -> Response {
     let pr = &s.app.profile;
     let child = pr.meta.subject == "child";
     let title = t(
@@ -1545,6 +1747,7 @@ fn register_page(
                 form method="post" action="/register" novalidate {
                     (hidden_csrf(&auth.session.csrf_token))
                     input type="hidden" name="relatives_count" value=(blocks);
+                    @if let Some(found) = warning { (duplicate_warning(s, r, found, problems)) }
                     fieldset.card {
                         legend { (t(L, if child { "register_child_section" } else { "register_person_section" })) }
                         (person_fields(s, problems, "child.", &r.child, true, subject_form, SectionMode::Register(&auth.ctx)))
@@ -1659,6 +1862,14 @@ async fn register_submit(
         },
         family: Some(family),
         relatives: shown.clone(),
+        distinct: kamkor_app::duplicates::DistinctAnswer {
+            distinct_from: if f.has("confirm_distinct") {
+                f.all("distinct_from")
+            } else {
+                Vec::new()
+            },
+            distinct_reason: f.get("distinct_reason"),
+        },
     };
     if f.has("add_relative") {
         return Ok(register_page(
@@ -1715,6 +1926,18 @@ async fn register_submit(
             }
             r.relatives = shown;
             Ok(register_page(&s, &auth, &r, family_mode, &p, blocks))
+        }
+        Err(AppError::LikelyDuplicates(found)) => {
+            r.relatives = shown;
+            Ok(register_page_with(
+                &s,
+                &auth,
+                &r,
+                family_mode,
+                &found.problems,
+                blocks,
+                Some(&found),
+            ))
         }
         Err(e) => Err(pe(e)),
     }

@@ -482,6 +482,15 @@ async fn main() -> Result<()> {
                     }
                 })
             };
+            // The person index is filled in the background; searches meanwhile wait for it.
+            {
+                let app = app.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = app.refresh_person_index().await {
+                        tracing::warn!(error = %e, "person index not filled");
+                    }
+                });
+            }
             // Plans follow time too (ages, deadlines from dates): once a day, first a minute
             // after the start.
             let planner = {
