@@ -179,3 +179,98 @@ impl App {
         Ok(())
     }
 }
+
+/// A pair the batch finder proposes (issue 6 item 3).
+#[derive(Debug, Clone)]
+pub struct ProposedPair {
+    pub a: kamkor_store::IndexRow,
+    pub b: kamkor_store::IndexRow,
+    pub evidence: Evidence,
+}
+
+/// What a batch run found.
+#[derive(Debug, Clone, Default)]
+pub struct DuplicateScan {
+    /// Records compared (merged ones left out).
+    pub persons: usize,
+    pub pairs: Vec<ProposedPair>,
+    /// Time to read the registry, and to find the pairs.
+    pub read: std::time::Duration,
+    pub find: std::time::Duration,
+}
+
+/// Persons read per page by the batch.
+const SCAN_PAGE: i64 = 50_000;
+
+impl App {
+    /// Find likely duplicate pairs across the whole registry, best first; pairs a worker
+    /// said are different people are not proposed again. The run is recorded in the ledger.
+    pub async fn find_duplicates(&self, min_score: f64) -> AppResult<DuplicateScan> {
+        let started = std::time::Instant::now();
+        let mut rows = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.store.person_index_rows(after, SCAN_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            let full = page.len() as i64 == SCAN_PAGE;
+            rows.extend(page.into_iter().filter(|r| r.merged_into.is_none()));
+            if !full {
+                break;
+            }
+        }
+        let read = started.elapsed();
+        let started = std::time::Instant::now();
+        let people: Vec<DupPerson> = rows
+            .iter()
+            .map(|r| {
+                DupPerson::new(
+                    &r.full_name(),
+                    r.birth_date,
+                    r.national_id.as_deref(),
+                    Some(r.sex),
+                )
+            })
+            .collect();
+        let slot: std::collections::HashMap<Uuid, u32> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id, i as u32))
+            .collect();
+        let skip: HashSet<(u32, u32)> = self
+            .store
+            .distinct_pairs()
+            .await?
+            .into_iter()
+            .filter_map(|(a, b)| {
+                let (x, y) = (*slot.get(&a)?, *slot.get(&b)?);
+                Some((x.min(y), x.max(y)))
+            })
+            .collect();
+        let found = kamkor_domain::duplicates::find_pairs(&people, min_score, &skip);
+        let find = started.elapsed();
+        let pairs: Vec<ProposedPair> = found
+            .into_iter()
+            .map(|(a, b, evidence)| ProposedPair {
+                a: rows[a as usize].clone(),
+                b: rows[b as usize].clone(),
+                evidence,
+            })
+            .collect();
+        let mut tx = self.store.begin("system", None).await?;
+        tx.record_event(
+            "duplicates_scan",
+            "registry",
+            "persons",
+            Some(serde_json::json!({"persons": rows.len(), "pairs": pairs.len(), "min_score": min_score})),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(DuplicateScan {
+            persons: rows.len(),
+            pairs,
+            read,
+            find,
+        })
+    }
+}

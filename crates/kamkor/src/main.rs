@@ -113,6 +113,21 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Likely duplicate persons across the registry, with their score and evidence (a
+    /// supervisor resolves them on the person's page).
+    Duplicates {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The least score of a pair to list (0 to 1).
+        #[arg(long, default_value_t = kamkor_domain::duplicates::DUPLICATE_SCORE)]
+        min_score: f64,
+        /// Pairs printed at most (all are counted).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Case plans generated from the profile's rules.
     Plans {
         #[command(subcommand)]
@@ -551,6 +566,36 @@ async fn main() -> Result<()> {
             let profile = load_profile(&db)?;
             bench::ledger(profile, db.database.as_deref(), entries, updates).await
         }
+        Command::Duplicates {
+            db,
+            min_score,
+            limit,
+            json,
+        } => {
+            if !(0.0..=1.0).contains(&min_score) {
+                return Err(anyhow!("--min-score must be between 0 and 1"));
+            }
+            let app = open_app(&db).await?;
+            let scan = app
+                .find_duplicates(min_score)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            for p in scan.pairs.iter().take(limit) {
+                if json {
+                    println!("{}", duplicate_json(p));
+                } else {
+                    println!("{}", duplicate_line(p));
+                }
+            }
+            eprintln!(
+                "{} persons compared, {} likely duplicate pairs (score >= {min_score}); read {:.1} s, matched {:.1} s",
+                scan.persons,
+                scan.pairs.len(),
+                scan.read.as_secs_f64(),
+                scan.find.as_secs_f64()
+            );
+            Ok(())
+        }
         Command::Plans {
             command: PlansCommand::Regenerate { db },
         } => {
@@ -816,4 +861,52 @@ async fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn evidence_codes(e: &kamkor_domain::duplicates::Evidence) -> (String, String) {
+    use kamkor_domain::duplicates::IdMatch;
+    use kamkor_domain::matching::DateMatch;
+    let date = match e.birth_date {
+        Some(DateMatch::Exact) => "exact",
+        Some(DateMatch::Swapped) => "day_month_swapped",
+        Some(DateMatch::SameYear) => "same_year",
+        Some(DateMatch::None) => "different",
+        None => "missing",
+    };
+    let id = match e.national_id {
+        Some(IdMatch::Same) => "exact",
+        Some(IdMatch::Near) => "one_digit_off",
+        Some(IdMatch::Different) => "different",
+        None => "missing",
+    };
+    (date.to_string(), id.to_string())
+}
+
+fn duplicate_line(p: &kamkor_app::duplicates::ProposedPair) -> String {
+    let (date, id) = evidence_codes(&p.evidence);
+    format!(
+        "{:.3}\t{}\t{}\tname {:.2}, birth date {date}, id {id}{}\t{} | {}",
+        p.evidence.score,
+        p.a.id,
+        p.b.id,
+        p.evidence.name,
+        if p.evidence.sex_differs {
+            ", sex differs"
+        } else {
+            ""
+        },
+        p.a.full_name(),
+        p.b.full_name()
+    )
+}
+
+fn duplicate_json(p: &kamkor_app::duplicates::ProposedPair) -> String {
+    let (date, id) = evidence_codes(&p.evidence);
+    serde_json::json!({
+        "score": p.evidence.score,
+        "a": p.a.id,
+        "b": p.b.id,
+        "evidence": {"name": p.evidence.name, "birth_date": date, "national_id": id, "sex_differs": p.evidence.sex_differs},
+    })
+    .to_string()
 }

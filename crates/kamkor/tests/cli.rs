@@ -355,3 +355,79 @@ fn an_inclusion_proof_from_the_application_verifies_offline_with_the_public_keys
     assert!(!ok);
     assert!(err.contains("not in the ledger"), "{err}");
 }
+
+/// Issue 6 item 3: `kamkor duplicates` lists the likely pairs with score and evidence, and
+/// leaves a different person alone.
+#[test]
+fn duplicates_lists_likely_pairs_with_their_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    assert!(run(&["migrate", "--data-dir", d]).0);
+    let person = |surname: &str, given: &str, birth: &str, id: Option<&str>| {
+        kamkor_domain::records::PersonData {
+            role: kamkor_domain::records::PersonRole::Subject,
+            surname: surname.into(),
+            given_name: given.into(),
+            patronymic: None,
+            sex: kamkor_domain::Sex::Male,
+            birth_date: kamkor_domain::records::parse_date(birth),
+            national_id: id.map(str::to_string),
+            citizenship: None,
+            residence_territory: None,
+            address: None,
+            disability: None,
+            legal_status: None,
+            social_payments: vec![],
+            extra: Default::default(),
+        }
+    };
+    let (a, b, c) = (
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = kamkor_store::Store::open_url(&format!("sqlite://{d}/tzhs-kg.db?mode=rwc"))
+            .await
+            .unwrap();
+        let mut tx = store.begin("test", None).await.unwrap();
+        tx.insert_persons(&[
+            (
+                a,
+                person("Асанов", "Эмир", "2015-03-09", Some("20903201500011")),
+            ),
+            (b, person("Asanov", "Emir", "2015-09-03", None)),
+            (
+                c,
+                person("Асанов", "Бакыт", "2015-03-09", Some("20903201500022")),
+            ),
+        ])
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    });
+    let (ok, out, err) = run(&["duplicates", "--json", "--data-dir", d]);
+    assert!(ok, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    let ids = [
+        lines[0]["a"].as_str().unwrap(),
+        lines[0]["b"].as_str().unwrap(),
+    ];
+    assert!(ids.contains(&a.to_string().as_str()) && ids.contains(&b.to_string().as_str()));
+    assert_eq!(lines[0]["evidence"]["birth_date"], "day_month_swapped");
+    assert!(
+        err.contains("3 persons compared, 1 likely duplicate pairs"),
+        "{err}"
+    );
+    let (ok, out, _) = run(&["duplicates", "--data-dir", d]);
+    assert!(ok && out.contains("Asanov Emir"), "{out}");
+    assert!(!run(&["duplicates", "--min-score", "2", "--data-dir", d]).0);
+    assert!(run(&["ledger", "seal", "--data-dir", d]).0);
+    let (ok, out, err) = run(&["ledger", "verify", "--data-dir", d]);
+    assert!(ok, "{out} {err}");
+}
