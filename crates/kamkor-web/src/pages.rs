@@ -680,11 +680,11 @@ async fn persons(
                     details open[filters_open] {
                         summary { (t(L, "search_filters")) }
                         div.row {
-                            (select(L, &problems, "territory", t(L, "col_territory"), &q.territory, false, &territories))
-                            (select(L, &problems, "sex", t(L, "col_sex"), &q.sex, false, &sexes))
+                            (filter_select(&problems, "territory", t(L, "col_territory"), &q.territory, &territories))
+                            (filter_select(&problems, "sex", t(L, "col_sex"), &q.sex, &sexes))
                             (text_input(L, &problems, Input { name: "age_from", label: t(L, "search_age_from"), value: &q.age_from, kind: "number", required: false, hint: None, autocomplete: None }))
                             (text_input(L, &problems, Input { name: "age_to", label: t(L, "search_age_to"), value: &q.age_to, kind: "number", required: false, hint: None, autocomplete: None }))
-                            (select(L, &problems, "status", t(L, "search_status"), &q.status, false, &statuses))
+                            (filter_select(&problems, "status", t(L, "search_status"), &q.status, &statuses))
                         }
                     }
                     label.check { input type="checkbox" name="include_relatives" value="true" checked[q.include_relatives]; " " (t(L, "search_include_relatives")) }
@@ -708,6 +708,30 @@ async fn persons(
             },
         ),
     ))
+}
+
+/// A search filter's choice: empty means "any".
+fn filter_select(
+    problems: &Problems,
+    name: &str,
+    label: &str,
+    value: &str,
+    options: &[(String, String)],
+) -> Markup {
+    let id = crate::html::field_id(name);
+    let err = problems.for_field(name).is_some();
+    html! {
+        div.field.has-error[err] #{ "f-" (id) } {
+            label for=(id) { (label) }
+            (crate::html::field_error(L, problems, name))
+            select id=(id) name=(name) aria-invalid=(if err { "true" } else { "false" }) {
+                option value="" { (t(L, "search_any")) }
+                @for (code, text) in options {
+                    option value=(code) selected[code == value] { (text) }
+                }
+            }
+        }
+    }
 }
 
 /// Territories a user may narrow a search to: their scope node and everything within it,
