@@ -131,40 +131,75 @@ impl PersonIndex {
     /// Add a person, or replace what the index held of them.
     pub fn upsert(&mut self, p: IndexedPerson) {
         self.remove(p.id);
-        let slot = self.entries.len() as u32;
-        let folded = fold(&p.name);
-        let mut seen = HashSet::new();
-        for w in folded.split_whitespace() {
-            let wid = self.word_id(w);
-            if seen.insert(wid) {
-                self.postings[wid as usize].push(slot);
-            }
-        }
-        let national_id = p.national_id.filter(|s| !s.is_empty());
-        if let Some(id) = &national_id {
-            self.by_id.entry(id.clone()).or_default().push(slot);
-        }
-        if let Some(d) = p.birth_date {
-            self.by_birth
-                .entry(d.to_julian_day())
-                .or_default()
-                .push(slot);
-        }
         let territory = p.territory.map(|t| {
             let next = self.territory_codes.len() as u32;
             *self.territory_codes.entry(t).or_insert(next)
         });
-        self.slot_of.insert(p.id, slot);
-        self.entries.push(Entry {
+        self.insert_entry(Entry {
             id: p.id,
-            folded: folded.into_boxed_str(),
+            folded: fold(&p.name).into_boxed_str(),
             birth_date: p.birth_date,
-            national_id: national_id.map(String::into_boxed_str),
+            national_id: p
+                .national_id
+                .filter(|s| !s.is_empty())
+                .map(String::into_boxed_str),
             territory,
             subject: p.subject,
             sex: p.sex,
             live: true,
         });
+        self.compact_if_worthwhile();
+    }
+
+    fn insert_entry(&mut self, e: Entry) {
+        let slot = self.entries.len() as u32;
+        let mut seen = HashSet::new();
+        for w in e.folded.split_whitespace() {
+            let wid = self.word_id(w);
+            if seen.insert(wid) {
+                self.postings[wid as usize].push(slot);
+            }
+        }
+        if let Some(id) = &e.national_id {
+            self.by_id.entry(id.to_string()).or_default().push(slot);
+        }
+        if let Some(d) = e.birth_date {
+            self.by_birth
+                .entry(d.to_julian_day())
+                .or_default()
+                .push(slot);
+        }
+        self.slot_of.insert(e.id, slot);
+        self.entries.push(e);
+    }
+
+    /// Corrections leave dead entries behind (their postings are not searched out one by
+    /// one); once they are as many as the live ones, the index is rebuilt from the live ones,
+    /// so its memory stays bounded by the registry, not by its history of corrections.
+    fn compact_if_worthwhile(&mut self) {
+        let dead = self.entries.len() - self.slot_of.len();
+        if dead < 1024 || dead < self.slot_of.len() {
+            return;
+        }
+        self.compact();
+    }
+
+    /// Rebuild from the live entries.
+    pub fn compact(&mut self) {
+        let entries = std::mem::take(&mut self.entries);
+        let territory_codes = std::mem::take(&mut self.territory_codes);
+        *self = PersonIndex {
+            territory_codes,
+            ..PersonIndex::default()
+        };
+        for e in entries.into_iter().filter(|e| e.live) {
+            self.insert_entry(e);
+        }
+    }
+
+    /// Slots held, dead ones included (for tests and the benchmark's memory figures).
+    pub fn slots(&self) -> usize {
+        self.entries.len()
     }
 
     fn word_id(&mut self, w: &str) -> u32 {
@@ -467,6 +502,44 @@ mod tests {
                 "{q}"
             );
         }
+    }
+
+    #[test]
+    fn corrections_do_not_grow_the_index_without_bound() {
+        let mut ix = index();
+        for round in 0..3000u32 {
+            ix.upsert(person(
+                4,
+                &format!("Петров{} Сергей", round % 7),
+                date!(2010 - 01 - 15),
+                "21501201000044",
+                "A",
+            ));
+        }
+        assert_eq!(ix.len(), 4);
+        assert!(ix.slots() < 2100, "{}", ix.slots());
+        // Still found after compaction, with the latest name and scope intact.
+        let only_a: HashSet<String> = ["A".to_string()].into();
+        let hits = ix.search(&IndexQuery {
+            name: Some("Петров6 Сергей".into()),
+            territories: Some(only_a),
+            limit: 5,
+            ..Default::default()
+        });
+        assert_eq!(hits[0].id.as_u128(), 4);
+        assert!(hits[0].name_score > 0.99);
+        ix.compact();
+        assert_eq!(ix.slots(), 4);
+        assert_eq!(
+            first(
+                &ix,
+                IndexQuery {
+                    name: Some("Асанов Айбек".into()),
+                    ..Default::default()
+                }
+            ),
+            Some(1)
+        );
     }
 
     #[test]
