@@ -46,6 +46,17 @@ pub enum IdMatch {
     Different,
 }
 
+impl IdMatch {
+    /// The stable code the API and the CLI print.
+    pub fn code(self) -> &'static str {
+        match self {
+            IdMatch::Same => "exact",
+            IdMatch::Near => "one_digit_off",
+            IdMatch::Different => "different",
+        }
+    }
+}
+
 /// The evidence about a pair, and what it adds up to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evidence {

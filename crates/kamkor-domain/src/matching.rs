@@ -200,6 +200,18 @@ pub enum DateMatch {
     Exact,
 }
 
+impl DateMatch {
+    /// The stable code the API and the CLI print.
+    pub fn code(self) -> &'static str {
+        match self {
+            DateMatch::Exact => "exact",
+            DateMatch::Swapped => "day_month_swapped",
+            DateMatch::SameYear => "same_year",
+            DateMatch::None => "different",
+        }
+    }
+}
+
 pub fn date_match(query: Date, birth: Date) -> DateMatch {
     if query == birth {
         return DateMatch::Exact;

@@ -85,6 +85,22 @@ pub struct PersonChanges {
 }
 
 impl Store {
+    /// Rows of `select … WHERE <column> IN (the ids)`, the ids bound in chunks; `sql` ends
+    /// with `IN (` and the list and its closing parenthesis are added here.
+    async fn rows_for_ids(&self, sql: &str, ids: &[Uuid]) -> Result<Vec<AnyRow>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(ID_CHUNK) {
+            let mut binds = Vec::new();
+            let list = bind_list(&mut binds, &id_strings(chunk));
+            let mut q = sqlx::query(AssertSqlSafe(format!("{sql}{list})")));
+            for b in &binds {
+                q = q.bind(b.as_str());
+            }
+            out.extend(q.fetch_all(&self.pool).await?);
+        }
+        Ok(out)
+    }
+
     /// Up to `limit` persons after `after` in id order (keyset pages, the same on both
     /// engines), merged ones included.
     pub async fn person_index_rows(
@@ -104,21 +120,12 @@ impl Store {
 
     /// The index fields of these persons (those that exist).
     pub async fn person_index_rows_of(&self, ids: &[Uuid]) -> Result<Vec<IndexRow>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(ID_CHUNK) {
-            let mut binds = Vec::new();
-            let list = bind_list(&mut binds, &id_strings(chunk));
-            let mut q = sqlx::query(AssertSqlSafe(format!(
-                "SELECT {INDEX_COLS} FROM persons WHERE id IN ({list})"
-            )));
-            for b in &binds {
-                q = q.bind(b.as_str());
-            }
-            for r in q.fetch_all(&self.pool).await? {
-                out.push(index_row(&r)?);
-            }
-        }
-        Ok(out)
+        let sql = format!("SELECT {INDEX_COLS} FROM persons WHERE id IN (");
+        self.rows_for_ids(&sql, ids)
+            .await?
+            .iter()
+            .map(index_row)
+            .collect()
     }
 
     /// Persons created, changed or merged (the `merge` event) in the ledger from position `from` on (at most
@@ -155,41 +162,23 @@ impl Store {
 
     /// Full records of these persons, in no particular order.
     pub async fn persons_by_ids(&self, ids: &[Uuid]) -> Result<Vec<PersonRow>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(ID_CHUNK) {
-            let mut binds = Vec::new();
-            let list = bind_list(&mut binds, &id_strings(chunk));
-            let mut q = sqlx::query(AssertSqlSafe(format!(
-                "SELECT {PERSON_COLS} FROM persons WHERE id IN ({list})"
-            )));
-            for b in &binds {
-                q = q.bind(b.as_str());
-            }
-            for r in q.fetch_all(&self.pool).await? {
-                out.push(person_from_row(&r)?);
-            }
-        }
-        Ok(out)
+        let sql = format!("SELECT {PERSON_COLS} FROM persons WHERE id IN (");
+        self.rows_for_ids(&sql, ids)
+            .await?
+            .iter()
+            .map(person_from_row)
+            .collect()
     }
 
     /// The statuses of the cases of which each of these persons is the subject.
     pub async fn case_statuses_of(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<CaseStatus>>> {
         let mut out: HashMap<Uuid, Vec<CaseStatus>> = HashMap::new();
-        for chunk in ids.chunks(ID_CHUNK) {
-            let mut binds = Vec::new();
-            let list = bind_list(&mut binds, &id_strings(chunk));
-            let mut q = sqlx::query(AssertSqlSafe(format!(
-                "SELECT subject_id, status FROM cases WHERE subject_kind <> 'family' AND subject_id IN ({list})"
-            )));
-            for b in &binds {
-                q = q.bind(b.as_str());
-            }
-            for r in q.fetch_all(&self.pool).await? {
-                let status: String = r.try_get("status")?;
-                out.entry(uuid_col(&r, "subject_id")?)
-                    .or_default()
-                    .push(CaseStatus::parse(&status).ok_or_else(|| corrupt("cases.status"))?);
-            }
+        let sql = "SELECT subject_id, status FROM cases WHERE subject_kind <> 'family' AND subject_id IN (";
+        for r in self.rows_for_ids(sql, ids).await? {
+            let status: String = r.try_get("status")?;
+            out.entry(uuid_col(&r, "subject_id")?)
+                .or_default()
+                .push(CaseStatus::parse(&status).ok_or_else(|| corrupt("cases.status"))?);
         }
         Ok(out)
     }

@@ -428,27 +428,13 @@ async fn search_persons(
     .into_response())
 }
 
-fn date_match_code(d: kamkor_domain::matching::DateMatch) -> &'static str {
-    match d {
-        kamkor_domain::matching::DateMatch::Exact => "exact",
-        kamkor_domain::matching::DateMatch::Swapped => "day_month_swapped",
-        kamkor_domain::matching::DateMatch::SameYear => "same_year",
-        kamkor_domain::matching::DateMatch::None => "different",
-    }
-}
-
 /// The evidence that two records are one person.
 pub fn evidence_json(e: &kamkor_domain::duplicates::Evidence) -> Value {
-    use kamkor_domain::duplicates::IdMatch;
     json!({
         "score": (e.score * 1000.0).round() / 1000.0,
         "name": (e.name * 1000.0).round() / 1000.0,
-        "birth_date": e.birth_date.map(date_match_code),
-        "national_id": e.national_id.map(|m| match m {
-            IdMatch::Same => "exact",
-            IdMatch::Near => "one_digit_off",
-            IdMatch::Different => "different",
-        }),
+        "birth_date": e.birth_date.map(|d| d.code()),
+        "national_id": e.national_id.map(|m| m.code()),
         "sex_differs": e.sex_differs,
     })
 }
@@ -458,7 +444,7 @@ pub fn match_json(m: &kamkor_app::Matched) -> Value {
     json!({
         "score": (m.score * 1000.0).round() / 1000.0,
         "name": m.name.map(|x| (x * 1000.0).round() / 1000.0),
-        "birth_date": m.date.map(date_match_code),
+        "birth_date": m.date.map(|d| d.code()),
         "national_id": m.id_exact.map(|e| if e { "exact" } else { "one_digit_off" }),
     })
 }

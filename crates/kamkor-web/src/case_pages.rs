@@ -633,15 +633,7 @@ fn visit_form(csrf: &str, c: &CaseRow, problems: &Problems, d: &VisitDraft) -> M
 }
 
 fn textarea(problems: &Problems, name: &str, label: &str, value: &str, required: bool) -> Markup {
-    let id = crate::html::field_id(name);
-    let err = problems.for_field(name).is_some();
-    html! {
-        div.field.has-error[err] #{ "f-" (id) } {
-            label for=(id) { (label) @if required { span.req { " *" } } }
-            (crate::html::field_error(L, problems, name))
-            textarea id=(id) name=(name) rows="4" required[required] aria-invalid=(if err { "true" } else { "false" }) { (value) }
-        }
-    }
+    crate::html::textarea(L, problems, name, label, value, required, None)
 }
 
 /// A page holding one form of case work.

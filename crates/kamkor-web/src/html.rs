@@ -151,6 +151,30 @@ pub fn select(
     required: bool,
     options: &[(String, String)],
 ) -> Markup {
+    select_with(
+        l,
+        problems,
+        name,
+        label,
+        value,
+        required,
+        options,
+        t(l, "choose"),
+    )
+}
+
+/// A choice whose empty option reads `empty` ("any" for a search filter).
+#[allow(clippy::too_many_arguments)]
+pub fn select_with(
+    l: Lang,
+    problems: &Problems,
+    name: &str,
+    label: &str,
+    value: &str,
+    required: bool,
+    options: &[(String, String)],
+    empty: &str,
+) -> Markup {
     let id = field_id(name);
     let err = problems.for_field(name).is_some();
     html! {
@@ -158,11 +182,33 @@ pub fn select(
             label for=(id) { (label) @if required { span.req { " *" } } }
             (field_error(l, problems, name))
             select id=(id) name=(name) required[required] aria-invalid=(if err { "true" } else { "false" }) {
-                option value="" { (t(l, "choose")) }
+                option value="" { (empty) }
                 @for (code, text) in options {
                     option value=(code) selected[code == value] { (text) }
                 }
             }
+        }
+    }
+}
+
+/// A free-text answer of a few lines, with its error and an optional hint.
+pub fn textarea(
+    l: Lang,
+    problems: &Problems,
+    name: &str,
+    label: &str,
+    value: &str,
+    required: bool,
+    hint: Option<&str>,
+) -> Markup {
+    let id = field_id(name);
+    let err = problems.for_field(name).is_some();
+    html! {
+        div.field.has-error[err] #{ "f-" (id) } {
+            label for=(id) { (label) @if required { span.req { " *" } } }
+            @if let Some(h) = hint { p.hint { (h) } }
+            (field_error(l, problems, name))
+            textarea id=(id) name=(name) rows="4" required[required] aria-invalid=(if err { "true" } else { "false" }) { (value) }
         }
     }
 }

@@ -718,20 +718,16 @@ fn filter_select(
     value: &str,
     options: &[(String, String)],
 ) -> Markup {
-    let id = crate::html::field_id(name);
-    let err = problems.for_field(name).is_some();
-    html! {
-        div.field.has-error[err] #{ "f-" (id) } {
-            label for=(id) { (label) }
-            (crate::html::field_error(L, problems, name))
-            select id=(id) name=(name) aria-invalid=(if err { "true" } else { "false" }) {
-                option value="" { (t(L, "search_any")) }
-                @for (code, text) in options {
-                    option value=(code) selected[code == value] { (text) }
-                }
-            }
-        }
-    }
+    crate::html::select_with(
+        L,
+        problems,
+        name,
+        label,
+        value,
+        false,
+        options,
+        t(L, "search_any"),
+    )
 }
 
 /// Territories a user may narrow a search to: their scope node and everything within it,
@@ -1694,21 +1690,8 @@ fn duplicate_warning(
                 p.notice { (t(L, "dup_elsewhere")) " " (found.elsewhere) "." }
             }
             @for l in &found.shown { input type="hidden" name="distinct_from" value=(l.row.id); }
-            (textarea(problems, "distinct_reason", t(L, "dup_reason"), &r.distinct.distinct_reason, t(L, "dup_reason_hint")))
+            (crate::html::textarea(L, problems, "distinct_reason", t(L, "dup_reason"), &r.distinct.distinct_reason, true, Some(t(L, "dup_reason_hint"))))
             p.actions { button.primary type="submit" name="confirm_distinct" value="1" { (t(L, "dup_different")) } }
-        }
-    }
-}
-
-fn textarea(problems: &Problems, name: &str, label: &str, value: &str, hint: &str) -> Markup {
-    let id = crate::html::field_id(name);
-    let err = problems.for_field(name).is_some();
-    html! {
-        div.field.has-error[err] #{ "f-" (id) } {
-            label for=(id) { (label) }
-            p.hint { (hint) }
-            (crate::html::field_error(L, problems, name))
-            textarea id=(id) name=(name) rows="3" maxlength="1000" aria-invalid=(if err { "true" } else { "false" }) { (value) }
         }
     }
 }

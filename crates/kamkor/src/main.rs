@@ -863,23 +863,11 @@ async fn main() -> Result<()> {
     }
 }
 
-fn evidence_codes(e: &kamkor_domain::duplicates::Evidence) -> (String, String) {
-    use kamkor_domain::duplicates::IdMatch;
-    use kamkor_domain::matching::DateMatch;
-    let date = match e.birth_date {
-        Some(DateMatch::Exact) => "exact",
-        Some(DateMatch::Swapped) => "day_month_swapped",
-        Some(DateMatch::SameYear) => "same_year",
-        Some(DateMatch::None) => "different",
-        None => "missing",
-    };
-    let id = match e.national_id {
-        Some(IdMatch::Same) => "exact",
-        Some(IdMatch::Near) => "one_digit_off",
-        Some(IdMatch::Different) => "different",
-        None => "missing",
-    };
-    (date.to_string(), id.to_string())
+fn evidence_codes(e: &kamkor_domain::duplicates::Evidence) -> (&'static str, &'static str) {
+    (
+        e.birth_date.map_or("missing", |d| d.code()),
+        e.national_id.map_or("missing", |m| m.code()),
+    )
 }
 
 fn duplicate_line(p: &kamkor_app::duplicates::ProposedPair) -> String {
