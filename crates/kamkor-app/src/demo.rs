@@ -363,6 +363,68 @@ pub fn surname_for(surname: &str, sex: Sex) -> String {
     }
 }
 
+/// Names of a profile's country for generated persons: most of its own people, some from
+/// the neighbours (Russian names in Kyrgyzstan, Central Asian ones in Yugra). Kyrgyz
+/// surnames are also made from fathers' names, as they are, for a registry-sized variety.
+pub struct NameLists {
+    own: (
+        Vec<String>,
+        &'static [&'static str],
+        &'static [&'static str],
+    ),
+    other: (
+        Vec<String>,
+        &'static [&'static str],
+        &'static [&'static str],
+    ),
+    /// Per cent of persons with names of the neighbours.
+    other_percent: u64,
+}
+
+impl NameLists {
+    pub fn for_profile(p: &Profile) -> NameLists {
+        let mut kg: Vec<String> = KG_SURNAMES.iter().map(|s| s.to_string()).collect();
+        for m in KG_MALE {
+            let s = format!("{m}ов");
+            if !kg.contains(&s) {
+                kg.push(s);
+            }
+        }
+        let ru: Vec<String> = RU_SURNAMES.iter().map(|s| s.to_string()).collect();
+        if p.meta.subject == "child" {
+            NameLists {
+                own: (kg, KG_MALE, KG_FEMALE),
+                other: (ru, RU_MALE, RU_FEMALE),
+                other_percent: 8,
+            }
+        } else {
+            NameLists {
+                own: (ru, RU_MALE, RU_FEMALE),
+                other: (kg, KG_MALE, KG_FEMALE),
+                other_percent: 15,
+            }
+        }
+    }
+
+    /// Surname, given name and (mostly) a patronymic.
+    pub fn full_name(&self, rng: &mut Rng, sex: Sex) -> (String, String, Option<String>) {
+        let (surnames, males, females) = if rng.chance(self.other_percent) {
+            &self.other
+        } else {
+            &self.own
+        };
+        let surname = surname_for(&surnames[rng.below(surnames.len())], sex);
+        let given = match sex {
+            Sex::Male => rng.pick(males),
+            Sex::Female => rng.pick(females),
+        }
+        .to_string();
+        let father = males[rng.below(males.len())];
+        let patronymic = (!rng.chance(8)).then(|| patronymic(father, sex));
+        (surname, given, patronymic)
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct DemoSummary {
     pub persons: usize,

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 use kamkor_domain::duplicates::{DupPerson, Evidence, WARNING_SCORE, compare};
 use kamkor_domain::person_index::IndexQuery;
+use kamkor_domain::policy::Action;
 use kamkor_domain::records::{PersonData, Problems};
 use kamkor_store::PersonRow;
 use uuid::Uuid;
@@ -62,12 +63,13 @@ pub(crate) fn dup_person(p: &PersonData) -> DupPerson {
 }
 
 impl App {
-    /// Records that may be this person (`except`: the person's own record, when editing).
+    /// Records that may be this person, leaving out `except` (the person's own record and
+    /// those told apart from it).
     pub async fn likely_duplicates(
         &self,
         ctx: &Ctx,
         p: &PersonData,
-        except: Option<Uuid>,
+        except: &HashSet<Uuid>,
     ) -> AppResult<LikelyDuplicates> {
         let hits = self
             .rank_persons(&IndexQuery {
@@ -81,7 +83,7 @@ impl App {
         let ids: Vec<Uuid> = hits
             .iter()
             .map(|h| h.id)
-            .filter(|id| Some(*id) != except)
+            .filter(|id| !except.contains(id))
             .collect();
         let new = dup_person(p);
         let mut found: Vec<LikelySame> = self
@@ -111,7 +113,41 @@ impl App {
                 out.elsewhere += 1;
             }
         }
+        // Who was shown to whom as a possible duplicate is in the ledger, like a search.
+        let shown: Vec<String> = out.shown.iter().map(|l| l.row.id.to_string()).collect();
+        self.record_seen(
+            ctx,
+            "duplicate_check",
+            "person",
+            &shown,
+            serde_json::json!({}),
+        )
+        .await?;
         Ok(out)
+    }
+
+    /// Records in the caller's scope that may be the same person as this one (shown on the
+    /// person's card, where a supervisor may merge them).
+    pub async fn duplicates_of(&self, ctx: &Ctx, id: Uuid) -> AppResult<LikelyDuplicates> {
+        let sid = id.to_string();
+        self.precheck(ctx, Action::Search, ("person", &sid)).await?;
+        let Some(person) = self.store.person(id).await? else {
+            return Err(self.missing(ctx, Action::Search, ("person", &sid)).await);
+        };
+        self.check(
+            ctx,
+            Action::Search,
+            Some(person.data.residence_territory.as_deref()),
+            ("person", &sid),
+        )
+        .await?;
+        if self.store.merged_into(id).await?.is_some() {
+            return Ok(LikelyDuplicates::default());
+        }
+        // Records a worker already said are someone else are not proposed again.
+        let mut except: HashSet<Uuid> = self.store.distinct_from(id).await?.into_iter().collect();
+        except.insert(id);
+        self.likely_duplicates(ctx, &person.data, &except).await
     }
 
     /// Before a registration is saved: stop with the likely matches unless the worker has
@@ -123,7 +159,7 @@ impl App {
         p: &PersonData,
         answer: &DistinctAnswer,
     ) -> AppResult<Option<(Vec<Uuid>, usize, String)>> {
-        let found = self.likely_duplicates(ctx, p, None).await?;
+        let found = self.likely_duplicates(ctx, p, &HashSet::new()).await?;
         if found.is_empty() {
             return Ok(None);
         }

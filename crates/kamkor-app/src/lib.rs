@@ -26,7 +26,9 @@ pub mod casework;
 pub mod demo;
 pub mod duplicates;
 pub mod ledger;
+pub mod merge;
 pub mod search;
+pub mod synthetic;
 pub mod totp;
 
 pub use auth::{LoginError, NewUser};
@@ -185,6 +187,11 @@ pub struct PersonCard {
     pub hidden: usize,
     /// Open only through a break-the-glass grant (read-only until it ends).
     pub glass: Option<kamkor_store::GlassBreakRow>,
+    /// The record this one was merged into (issue 6 item 3): it is read-only now.
+    pub merged_into: Option<Uuid>,
+    /// Records merged into this one, within the scope; their cases, relatives and families
+    /// are listed with this record's own.
+    pub merged: Vec<PersonRow>,
 }
 
 #[derive(Debug, Clone)]
@@ -589,22 +596,39 @@ impl App {
         // Linked records are shown only when they too lie within the user's territory: a
         // relative or a family elsewhere must not open a way around the scope.
         let mut hidden = 0;
-        let (relatives, h) = self.keep_in_scope(ctx, self.store.relatives(id).await?, |(_, p)| {
+        // A merged record's links carry on in the record it was merged into (both histories
+        // stay whole: the merged record keeps its own and is listed here).
+        let merged_into = self.store.merged_into(id).await?;
+        let (merged, h) = self.keep_in_scope(
+            ctx,
+            self.store
+                .persons_by_ids(&self.store.merged_from(id).await?)
+                .await?,
+            |p| p.data.residence_territory.clone(),
+        );
+        hidden += h;
+        let mut relatives = Vec::new();
+        let mut relative_of = Vec::new();
+        let mut families = Vec::new();
+        let mut cases = Vec::new();
+        for one in std::iter::once(id).chain(merged.iter().map(|m| m.id)) {
+            relatives.extend(self.store.relatives(one).await?);
+            relative_of.extend(self.store.relative_of(one).await?);
+            families.extend(self.store.families_of(one).await?);
+            cases.extend(self.store.cases_of_subject(one).await?);
+        }
+        let mut seen = std::collections::HashSet::new();
+        families.retain(|f| seen.insert(f.id));
+        let (relatives, h) =
+            self.keep_in_scope(ctx, relatives, |(_, p)| p.data.residence_territory.clone());
+        hidden += h;
+        let (relative_of, h) = self.keep_in_scope(ctx, relative_of, |(_, p)| {
             p.data.residence_territory.clone()
         });
         hidden += h;
-        let (relative_of, h) =
-            self.keep_in_scope(ctx, self.store.relative_of(id).await?, |(_, p)| {
-                p.data.residence_territory.clone()
-            });
+        let (families, h) = self.keep_in_scope(ctx, families, |f| f.data.territory.clone());
         hidden += h;
-        let (families, h) = self.keep_in_scope(ctx, self.store.families_of(id).await?, |f| {
-            f.data.territory.clone()
-        });
-        hidden += h;
-        let (cases, h) = self.keep_in_scope(ctx, self.store.cases_of_subject(id).await?, |c| {
-            Some(c.territory.clone())
-        });
+        let (cases, h) = self.keep_in_scope(ctx, cases, |c| Some(c.territory.clone()));
         hidden += h;
         let history = self.store.changes_for("person", id).await?;
         let actors = self.actor_names(&history).await?;
@@ -618,6 +642,8 @@ impl App {
             actors,
             hidden,
             glass,
+            merged_into,
+            merged,
         })
     }
 
@@ -1211,6 +1237,19 @@ impl App {
                 .await);
         };
         let territory = current.data.residence_territory.clone();
+        if self.store.merged_into(id).await?.is_some() {
+            // Checked for the right first: a refusal says nothing about the record.
+            self.check(
+                ctx,
+                Action::UpdateRecord,
+                Some(territory.as_deref()),
+                ("person", &sid),
+            )
+            .await?;
+            let mut p = Problems::default();
+            p.push("id", "already_merged");
+            return Err(AppError::Invalid(p));
+        }
         // A section edit was authorised by its owner check; a whole-record edit needs the
         // right to update records.
         if section.is_none() {
@@ -1555,6 +1594,10 @@ impl App {
                     }
                     if p.data.birth_date.is_some_and(|b| data.identified_on < b) {
                         problems.push("identified_on", "before_birth");
+                    }
+                    // A merged record carries on in the one it was merged into.
+                    if self.store.merged_into(p.id).await?.is_some() {
+                        problems.push("subject_id", "already_merged");
                     }
                 }
                 _ => problems.push("subject_id", "not_found"),

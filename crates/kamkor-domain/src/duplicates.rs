@@ -110,8 +110,12 @@ pub fn name_likeness(a: &str, b: &str) -> f64 {
         worst = worst.min(best.0);
     }
     let mean = total / short.len() as f64;
+    // The word a shorter name leaves out is the patronymic, written last; a surname or given
+    // name left out (Элдиярова Назира for Сулайманова Назира Элдияровна) is another person.
+    let leaves_out_a_name = long.len() >= 3 && used[..long.len() - 1].iter().any(|u| !u);
+    let penalty = if leaves_out_a_name { 0.2 } else { 0.0 };
     // One wrong word (another given name) costs much more than spread-out typos.
-    (mean - 2.5 * (0.9 - worst).max(0.0)).clamp(0.0, 1.0)
+    (mean - 2.5 * (0.9 - worst).max(0.0) - penalty).clamp(0.0, 1.0)
 }
 
 /// Weigh the evidence of a pair.
@@ -139,7 +143,11 @@ pub fn compare(a: &DupPerson, b: &DupPerson) -> Evidence {
     };
     score += match national_id {
         Some(IdMatch::Same) => 0.35,
-        Some(IdMatch::Near) => 0.15,
+        // A digit mistyped — or two children born the same day, whose Kyrgyz PINs differ
+        // only in the serial: it supports a name that agrees, and counts against one that
+        // does not (twins, siblings).
+        Some(IdMatch::Near) if name >= 0.9 => 0.1,
+        Some(IdMatch::Near) => -0.1,
         // Two different identifiers are two people, however alike the rest.
         Some(IdMatch::Different) => -0.6,
         None => 0.1,

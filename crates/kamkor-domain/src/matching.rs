@@ -69,7 +69,7 @@ fn plain_latin(c: char) -> char {
 
 /// Multi-letter spellings that mean one sound, longest first, and the one letter they fold to
 /// (`w` stands for ш/щ and `q` for ч: letters no folded input keeps).
-const DIGRAPHS: [(&str, &str); 12] = [
+const DIGRAPHS: [(&str, &str); 14] = [
     ("shch", "w"),
     ("sch", "w"),
     ("dzh", "j"),
@@ -82,6 +82,9 @@ const DIGRAPHS: [(&str, &str); 12] = [
     ("tz", "c"),
     ("sh", "w"),
     ("ph", "f"),
+    // ө and ү written the German way (Oemuer, Tuenguech).
+    ("oe", "o"),
+    ("ue", "u"),
 ];
 
 /// The canonical form of a name for matching: lower case, Latin, one spelling per sound, no
@@ -302,6 +305,7 @@ mod tests {
             &["Ңурлан", "Нурлан", "Nurlan"][..],
             &["Цой", "Tsoi", "Tsoy", "Tzoi"][..],
             &["Асель", "Asel", "Asel'"][..],
+            &["Өмүр", "Omur", "Oemuer", "Ömür"][..],
         ] {
             let f = fold(group[0]);
             for other in group {

@@ -128,6 +128,9 @@ pub enum Action {
     /// Record the progress of a plan activity; an agency specialist may, for activities their
     /// agency kind answers for (seed 004 §3.1, §11).
     RecordActivity,
+    /// Merge two records of one person into one, keeping both histories (issue 6 item 3):
+    /// the supervisor decides, as for other decisions that change what a record says.
+    MergeRecords,
 }
 
 impl Action {
@@ -159,6 +162,7 @@ impl Action {
             Action::ApprovePlan => "approve_plan",
             Action::CloseCase => "close_case",
             Action::RecordActivity => "record_activity",
+            Action::MergeRecords => "merge_records",
         }
     }
     pub fn parse_service(s: &str) -> Option<Action> {
@@ -339,6 +343,7 @@ fn decide_role(actor: &Actor, role: Role, action: Action, target: &Target) -> De
         // management: the worker proposes, the supervisor decides).
         Action::ApprovePlan | Action::CloseCase => role == Role::Supervisor,
         Action::RecordActivity => writes_records(role) || role == Role::AgencySpecialist,
+        Action::MergeRecords => role == Role::Supervisor,
     };
     if !role_ok {
         return Deny(DenyReason::RoleForbids);
@@ -456,6 +461,11 @@ mod tests {
             (Auditor, WorkCase, false),
             (Administrator, ReadRecord, false),
             (Specialist, ExportRecord, true),
+            (Supervisor, MergeRecords, true),
+            (Specialist, MergeRecords, false),
+            (CentralViewer, MergeRecords, false),
+            (Administrator, MergeRecords, false),
+            (AgencySpecialist, MergeRecords, false),
             (TerritorialViewer, ExportRecord, true),
             (AgencySpecialist, ExportRecord, false),
             (Specialist, BreakGlass, true),

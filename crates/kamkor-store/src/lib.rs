@@ -2108,6 +2108,7 @@ pub const VIEW_ACTIONS: &[&str] = &[
     "view_under_glass",
     "ledger_proof",
     "identifier_match",
+    "duplicate_check",
 ];
 
 /// Placeholders for a list of values bound after those already in `binds` (`$3,$4,…`).

@@ -207,6 +207,17 @@ impl Store {
         rows.iter().map(|r| uuid_col(r, "id")).collect()
     }
 
+    /// The persons said to be someone else than this one.
+    pub async fn distinct_from(&self, id: Uuid) -> Result<Vec<Uuid>> {
+        let rows = sqlx::query(
+            "SELECT b AS other FROM person_distinct WHERE a = $1 UNION SELECT a AS other FROM person_distinct WHERE b = $1",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| uuid_col(r, "other")).collect()
+    }
+
     /// Every pair said to be two different people, smaller id first.
     pub async fn distinct_pairs(&self) -> Result<HashSet<(Uuid, Uuid)>> {
         let rows = sqlx::query("SELECT a, b FROM person_distinct")
@@ -224,6 +235,29 @@ pub fn ordered_pair(x: Uuid, y: Uuid) -> (Uuid, Uuid) {
 }
 
 impl Tx {
+    /// Mark `merged` as merged into `keep` (issue 6 item 3), with the records merged into it
+    /// before; `false` when it is already merged (someone else was quicker). The ledger
+    /// entries are the caller's.
+    pub async fn mark_merged(&mut self, merged: Uuid, keep: Uuid) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE persons SET merged_into = $1 WHERE id = $2 AND merged_into IS NULL",
+        )
+        .bind(keep.to_string())
+        .bind(merged.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        // Records merged into the one going away now point at the one that carries on.
+        sqlx::query("UPDATE persons SET merged_into = $1 WHERE merged_into = $2")
+            .bind(keep.to_string())
+            .bind(merged.to_string())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(true)
+    }
+
     /// Remember that two persons are different people (the ledger entry is the caller's).
     pub async fn insert_distinct_pair(&mut self, x: Uuid, y: Uuid, reason: &str) -> Result<()> {
         let (a, b) = ordered_pair(x, y);

@@ -37,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .merge(crate::api_casework::routes())
         .merge(crate::api_ledger::routes())
         .merge(crate::audit_pages::api_routes())
+        .merge(crate::merge_pages::api_routes())
         .fallback(not_found)
 }
 
@@ -475,6 +476,9 @@ async fn person(State(s): State<AppState>, auth: ApiAuth, Path(id): Path<String>
         "families": card.families.iter().map(family_json).collect::<Vec<_>>(),
         "cases": card.cases.iter().map(case_json).collect::<Vec<_>>(),
         "history": history_json(&card.history),
+        // Merged into another record (read-only), and the records merged into this one.
+        "merged_into": card.merged_into,
+        "merged": card.merged.iter().map(person_json).collect::<Vec<_>>(),
     }))
     .into_response())
 }

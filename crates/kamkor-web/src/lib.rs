@@ -25,6 +25,7 @@ mod audit_pages;
 mod case_pages;
 mod html;
 pub mod i18n;
+mod merge_pages;
 mod pages;
 mod print_pages;
 
@@ -65,6 +66,7 @@ pub fn router(app: App, config: WebConfig) -> Router {
         .merge(admin_pages::routes())
         .merge(audit_pages::routes())
         .merge(print_pages::routes())
+        .merge(merge_pages::routes())
         .nest("/api/v1", api::routes())
         .with_state(state)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))

@@ -77,6 +77,7 @@ impl Saved {
             "registered" => Some(t(L, "registered")),
             "updated" => Some(t(L, "saved")),
             "opened" => Some(t(L, "case_opened_flash")),
+            "merged" => Some(t(L, "merge_done")),
             _ => None,
         }
     }
@@ -965,6 +966,22 @@ async fn person_card(
         "person"
     };
     let labels = |f: &str| person_field_label(pr, f);
+    // A merged record is read-only: the work carries on in the record it was merged into.
+    let writable = card.glass.is_none() && card.merged_into.is_none();
+    let duplicates = if writable {
+        match s.app.duplicates_of(&auth.ctx, id).await {
+            Ok(d) => d,
+            Err(AppError::Forbidden(_) | AppError::NotFound) => Default::default(),
+            Err(e) => return Err(pe(e)),
+        }
+    } else {
+        Default::default()
+    };
+    let may_merge = s.app.may(
+        &auth.ctx,
+        Action::MergeRecords,
+        d.residence_territory.as_deref(),
+    );
     Ok(render(
         StatusCode::OK,
         layout(
@@ -973,18 +990,38 @@ async fn person_card(
                 @if let Some(g) = &card.glass {
                     p.flash.glass role="status" { (t(L, "glass_banner")) " " (display_ts(pr, &g.expires_at)) }
                 }
+                @if let Some(into) = card.merged_into {
+                    p.flash.glass.merged role="status" { (t(L, "merged_banner")) " " a href={ "/persons/" (into) } { (t(L, "open_record")) } }
+                }
                 div.title-row {
                     h1 { (title) }
                     p.actions {
-                        @if card.glass.is_none() && s.app.may(&auth.ctx, Action::UpdateRecord, d.residence_territory.as_deref()) {
+                        @if writable && s.app.may(&auth.ctx, Action::UpdateRecord, d.residence_territory.as_deref()) {
                             a.button.secondary href={ "/persons/" (id) "/edit" } { (t(L, "edit")) }
                         }
                         @if card.glass.is_none() && s.app.may(&auth.ctx, Action::ExportRecord, d.residence_territory.as_deref()) {
                             a.button.secondary href={ "/persons/" (id) "/print" } { (t(L, "person_print")) }
                             a.button.secondary href={ "/api/v1/persons/" (id) "/export" } { (t(L, "person_export")) }
                         }
-                        @if card.glass.is_none() && d.role == PersonRole::Subject && s.app.may(&auth.ctx, Action::OpenCase, d.residence_territory.as_deref()) {
+                        @if writable && d.role == PersonRole::Subject && s.app.may(&auth.ctx, Action::OpenCase, d.residence_territory.as_deref()) {
                             a.button href={ "/cases/new?subject_kind=" (kind) "&subject_id=" (id) } { (t(L, "person_open_case")) }
+                        }
+                    }
+                }
+                @if !duplicates.shown.is_empty() {
+                    section.card.duplicates {
+                        h2 { (t(L, "dup_on_card")) }
+                        p.hint { (t(L, "dup_on_card_hint")) }
+                        table {
+                            thead { tr { th { (t(L, "col_name")) } th { (t(L, "col_birth_date")) } th { (nid_label(pr)) } th { (t(L, "col_territory")) } th { (t(L, "col_match")) } th {} } }
+                            tbody { @for l in &duplicates.shown { tr {
+                                td { a href={ "/persons/" (l.row.id) } { (l.row.data.full_name()) } }
+                                td { (l.row.data.birth_date.map(display_date).unwrap_or_default()) }
+                                td.mono { (nid_display(pr, l.row.data.national_id.as_deref())) }
+                                td { (l.row.data.residence_territory.as_deref().map(|x| territory_name(pr, L, x)).unwrap_or_default()) }
+                                td.match { strong { ((l.evidence.score * 100.0).round()) "%" } " " span.why { (evidence_words(&l.evidence).join(", ")) } }
+                                td { @if may_merge { a.button.secondary.small href={ "/persons/" (id) "/merge?with=" (l.row.id) } { (t(L, "dup_compare")) } } }
+                            } } }
                         }
                     }
                 }
@@ -1065,6 +1102,15 @@ async fn person_card(
                                 td { (display_date(c.data.identified_on)) }
                             } } }
                         }
+                    }
+                }
+                @if !card.merged.is_empty() {
+                    section.card {
+                        h2 { (t(L, "merged_records")) }
+                        p.hint { (t(L, "merged_records_hint")) }
+                        ul { @for m in &card.merged {
+                            li { a href={ "/persons/" (m.id) } { (m.data.full_name()) } ", " (m.data.birth_date.map(display_date).unwrap_or_default()) " " span.mono { (nid_display(pr, m.data.national_id.as_deref())) } }
+                        } }
                     }
                 }
                 (hidden_note(card.hidden))

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 
 mod bench;
+mod bench_search;
 use kamkor_app::ledger::LedgerKeys;
 use kamkor_app::{App, AppConfig, NewUser, demo};
 use kamkor_domain::policy::{Role, parse_roles};
@@ -97,16 +98,29 @@ enum Command {
         /// Seed of the generator.
         #[arg(long, default_value_t = 2026)]
         seed: u64,
+        /// Add known duplicates: about this per cent of the children (released persons) get a
+        /// second record typed differently — transliterated, mistyped, names or day and
+        /// month swapped, fields left out — for trying the duplicate checks and merging.
+        #[arg(long, default_value_t = 0)]
+        duplicates: u32,
+        /// Write the labels of the duplicates added (CSV: original,duplicate,corruptions).
+        #[arg(long)]
+        labels: Option<PathBuf>,
     },
     /// Administration.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Benchmarks that report this machine's figures.
+    /// Benchmarks that report this machine's figures. Without a subcommand: search and
+    /// duplicate detection on a generated registry of --persons N (issue 6), with the pg_trgm
+    /// baseline when --baseline-pg is given.
+    #[command(args_conflicts_with_subcommands = true)]
     Bench {
         #[command(subcommand)]
-        command: BenchCommand,
+        command: Option<BenchCommand>,
+        #[command(flatten)]
+        search: SearchBenchArgs,
     },
     /// The tamper-evident ledger: verify it, sign a checkpoint, rotate the signing key.
     Ledger {
@@ -143,6 +157,43 @@ enum PlansCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+#[derive(clap::Args)]
+struct SearchBenchArgs {
+    /// Persons in the generated registry (known duplicates included).
+    #[arg(long, default_value_t = 1_000_000)]
+    persons: usize,
+    /// Directory of the SQLite database to build (default: a temporary one, removed after).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL URL of an empty database to build the registry in, instead of SQLite.
+    #[arg(long)]
+    database: Option<String>,
+    /// PostgreSQL URL for the pg_trgm baseline (a table of its own, dropped after).
+    #[arg(long)]
+    baseline_pg: Option<String>,
+    /// Profile of the generated registry.
+    #[arg(long, default_value = "tzhs-kg")]
+    profile: String,
+    /// Folder holding profile folders (built-in profiles when absent).
+    #[arg(long)]
+    profiles_dir: Option<PathBuf>,
+    /// Queries of each kind.
+    #[arg(long, default_value_t = 1000)]
+    queries: usize,
+    /// Per cent of the persons that are known duplicates of another.
+    #[arg(long, default_value_t = 2)]
+    duplicates: u32,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+    /// Do not start a server to measure its memory.
+    #[arg(long)]
+    no_server: bool,
+    /// Print this many wrongly proposed and missed duplicate pairs, with their evidence.
+    #[arg(long, default_value_t = 0)]
+    show_errors: usize,
 }
 
 #[derive(Subcommand)]
@@ -557,14 +608,41 @@ async fn main() -> Result<()> {
         }
         Command::Bench {
             command:
-                BenchCommand::Ledger {
+                Some(BenchCommand::Ledger {
                     db,
                     entries,
                     updates,
-                },
+                }),
+            ..
         } => {
             let profile = load_profile(&db)?;
             bench::ledger(profile, db.database.as_deref(), entries, updates).await
+        }
+        Command::Bench {
+            command: None,
+            search: a,
+        } => {
+            let profile = load_profile(&DbArgs {
+                data_dir: PathBuf::from("."),
+                database: None,
+                profile: a.profile.clone(),
+                profiles_dir: a.profiles_dir.clone(),
+                ledger_keys: None,
+            })?;
+            bench_search::run(bench_search::SearchBench {
+                profile,
+                profile_name: a.profile,
+                persons: a.persons,
+                data_dir: a.data_dir,
+                database: a.database,
+                baseline_pg: a.baseline_pg,
+                queries: a.queries,
+                duplicate_percent: a.duplicates,
+                seed: a.seed,
+                server_memory: !a.no_server,
+                show_errors: a.show_errors,
+            })
+            .await
         }
         Command::Duplicates {
             db,
@@ -737,7 +815,16 @@ async fn main() -> Result<()> {
             );
             Ok(())
         }
-        Command::Demo { db, persons, seed } => {
+        Command::Demo {
+            db,
+            persons,
+            seed,
+            duplicates,
+            labels,
+        } => {
+            if duplicates > 50 {
+                bail!("--duplicates is a per cent of the persons, at most 50");
+            }
             let app = open_app(&db).await?;
             refuse_real_data(&app).await?;
             let accounts = demo::ensure_accounts(&app)
@@ -748,6 +835,17 @@ async fn main() -> Result<()> {
                 app.profile.meta.name
             );
             generate_demo(&app, persons, seed).await?;
+            if duplicates > 0 || labels.is_some() {
+                let pairs = kamkor_app::synthetic::add_duplicates(&app, duplicates, seed)
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
+                println!("Added {} known duplicate records.", pairs.len());
+                if let Some(path) = &labels {
+                    std::fs::write(path, kamkor_app::synthetic::labels_csv(&pairs))
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    println!("Their labels: {}", path.display());
+                }
+            }
             let mut tx = app
                 .store
                 .begin("system", None)

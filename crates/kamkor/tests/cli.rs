@@ -431,3 +431,117 @@ fn duplicates_lists_likely_pairs_with_their_evidence() {
     let (ok, out, err) = run(&["ledger", "verify", "--data-dir", d]);
     assert!(ok, "{out} {err}");
 }
+
+/// Issue 6 item 4: `kamkor bench --persons N` builds a labelled registry, measures search and
+/// duplicate detection, the server's memory, and prints one table with the rows scripts
+/// rely on; the pg_trgm row says what it needs when no baseline URL is given (and runs when
+/// the test PostgreSQL is there).
+#[test]
+fn bench_prints_one_table_with_quality_and_the_baseline_row() {
+    let (ok, out, err) = run(&["bench", "--persons", "600", "--queries", "30"]);
+    assert!(ok, "{out}\n{err}");
+    for row in [
+        "name search p95",
+        "identifier search p95",
+        "birth date search p95",
+        "recall@10",
+        "MRR",
+        "F1",
+        "dedup run",
+        "server resident memory",
+    ] {
+        assert!(out.contains(row), "{row} missing:\n{out}");
+    }
+    assert!(
+        out.contains("pg_trgm baseline") && out.contains("--baseline-pg"),
+        "{out}"
+    );
+    assert!(
+        out.contains(" MiB"),
+        "the server's memory was measured:\n{out}"
+    );
+    let f1: f64 = out
+        .lines()
+        .find(|l| l.starts_with("| F1 "))
+        .and_then(|l| l.split('|').nth(2))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("an F1 figure");
+    assert!(f1 > 0.8, "{out}");
+    if let Ok(pg) = std::env::var("KAMKOR_TEST_PG") {
+        let (ok, out, err) = run(&[
+            "bench",
+            "--persons",
+            "400",
+            "--queries",
+            "20",
+            "--no-server",
+            "--baseline-pg",
+            &pg,
+        ]);
+        assert!(ok, "{out}\n{err}");
+        assert!(
+            out.contains("pg_trgm recall@10") && out.contains("ratio p95 pg_trgm / ours"),
+            "{out}"
+        );
+    }
+    let (ok, _, err) = run(&["bench", "--persons", "5"]);
+    assert!(!ok && err.contains("--persons"), "{err}");
+}
+
+/// Issue 6 item 4: the demo adds known duplicates on request and writes their labels; the
+/// batch finder proposes most of them, and the ledger still verifies.
+#[test]
+fn demo_adds_labelled_duplicates_that_the_batch_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let labels = dir.path().join("labels.csv");
+    let (ok, out, err) = run(&[
+        "demo",
+        "--persons",
+        "400",
+        "--duplicates",
+        "10",
+        "--labels",
+        labels.to_str().unwrap(),
+        "--data-dir",
+        d,
+    ]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("known duplicate records"), "{out}");
+    let csv = std::fs::read_to_string(&labels).unwrap();
+    let pairs: Vec<(String, String)> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split(',');
+            Some((f.next()?.to_string(), f.next()?.to_string()))
+        })
+        .collect();
+    assert!(pairs.len() >= 5, "{csv}");
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .nth(2)
+            .unwrap()
+            .contains("no_national_id")
+    );
+    let (ok, out, err) = run(&["duplicates", "--json", "--limit", "100000", "--data-dir", d]);
+    assert!(ok, "{err}");
+    let found = pairs
+        .iter()
+        .filter(|(a, b)| {
+            out.lines()
+                .any(|l| l.contains(a.as_str()) && l.contains(b.as_str()))
+        })
+        .count();
+    assert!(
+        found * 10 >= pairs.len() * 8,
+        "{found} of {} found:\n{out}",
+        pairs.len()
+    );
+    assert!(run(&["ledger", "seal", "--data-dir", d]).0);
+    let (ok, out, err) = run(&["ledger", "verify", "--data-dir", d]);
+    assert!(ok, "{out} {err}");
+}
