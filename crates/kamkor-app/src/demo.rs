@@ -363,44 +363,324 @@ pub fn surname_for(surname: &str, sex: Sex) -> String {
     }
 }
 
+/// More given names for registry-sized generated data (the demo's own lists stay short).
+const KG_MALE_MORE: &[&str] = &[
+    "Акылбек",
+    "Алтынбек",
+    "Арген",
+    "Аскар",
+    "Бактияр",
+    "Бекболот",
+    "Бектур",
+    "Болот",
+    "Дамир",
+    "Данияр",
+    "Жаныбек",
+    "Жаркын",
+    "Замир",
+    "Илияз",
+    "Калыс",
+    "Канат",
+    "Куба",
+    "Кутман",
+    "Мелис",
+    "Нурдин",
+    "Нурислам",
+    "Самат",
+    "Сыймык",
+    "Таалай",
+    "Тилек",
+    "Урмат",
+    "Чоро",
+    "Шамиль",
+    "Эмил",
+    "Эрмек",
+    "Эрмат",
+    "Айдин",
+    "Атай",
+    "Бекжан",
+    "Даниэль",
+    "Жоомарт",
+    "Казат",
+    "Медер",
+    "Мирбек",
+    "Нурали",
+    "Омурбек",
+    "Руслан",
+    "Саматбек",
+    "Тынчтык",
+    "Улукбек",
+    "Элмирбек",
+    "Эрнис",
+    "Азиз",
+    "Арслан",
+    "Байтемир",
+    "Бекнур",
+    "Эркин",
+    "Жолдош",
+    "Курманбек",
+    "Мукай",
+    "Нурэль",
+    "Сагын",
+    "Темирлан",
+    "Уметали",
+    "Белек",
+    "Ырысбек",
+    "Түгөлбай",
+];
+const KG_FEMALE_MORE: &[&str] = &[
+    "Адинай",
+    "Айдай",
+    "Айканыш",
+    "Айкөкүл",
+    "Айнагүл",
+    "Айсалкын",
+    "Акмарал",
+    "Алина",
+    "Аделя",
+    "Бактыгүл",
+    "Бурул",
+    "Венера",
+    "Гулина",
+    "Даяна",
+    "Жазгүл",
+    "Жамиля",
+    "Жибек",
+    "Зарина",
+    "Зуура",
+    "Камила",
+    "Канышай",
+    "Кундуз",
+    "Малика",
+    "Мариям",
+    "Нарима",
+    "Нурджан",
+    "Перизат",
+    "Раушан",
+    "Салтанат",
+    "Самара",
+    "Тамара",
+    "Толгонай",
+    "Умут",
+    "Чынара",
+    "Шайыргүл",
+    "Эльнура",
+    "Эмилия",
+    "Айым",
+    "Асылзат",
+    "Бегайым",
+    "Гүлайым",
+    "Дилноза",
+    "Жумагүл",
+    "Замира",
+    "Каныкыз",
+    "Күмүш",
+    "Мунара",
+    "Нуржамал",
+    "Сайкал",
+    "Таттыбүбү",
+    "Урпия",
+    "Элнура",
+    "Аида",
+    "Айчүрөк",
+    "Бакыт",
+    "Гүлмира",
+    "Мээрбан",
+    "Сүйүмкан",
+];
+const RU_MALE_MORE: &[&str] = &[
+    "Аркадий",
+    "Борис",
+    "Валентин",
+    "Виктор",
+    "Геннадий",
+    "Глеб",
+    "Данила",
+    "Егор",
+    "Захар",
+    "Игнат",
+    "Кирилл",
+    "Леонид",
+    "Матвей",
+    "Назар",
+    "Олег",
+    "Платон",
+    "Родион",
+    "Святослав",
+    "Тимофей",
+    "Фёдор",
+    "Эдуард",
+    "Ярослав",
+    "Анатолий",
+    "Всеволод",
+    "Гордей",
+    "Даниил",
+    "Ефим",
+    "Илья",
+    "Лев",
+    "Марк",
+    "Никита",
+    "Остап",
+    "Прохор",
+    "Семён",
+    "Степан",
+    "Тихон",
+];
+const RU_FEMALE_MORE: &[&str] = &[
+    "Алиса",
+    "Валерия",
+    "Варвара",
+    "Вера",
+    "Галина",
+    "Дарина",
+    "Есения",
+    "Жанна",
+    "Зоя",
+    "Инна",
+    "Кира",
+    "Лариса",
+    "Лидия",
+    "Маргарита",
+    "Милана",
+    "Надежда",
+    "Нина",
+    "Полина",
+    "Раиса",
+    "Светлана",
+    "Таисия",
+    "Ульяна",
+    "Эмилия",
+    "Ярослава",
+    "Алла",
+    "Вероника",
+    "Диана",
+    "Евгения",
+    "Злата",
+    "Кристина",
+    "Любовь",
+    "Мирослава",
+    "Оксана",
+    "Тамара",
+];
+/// Surname stems for registry-sized data (with -ов/-ев/-ин they make surnames).
+const RU_SURNAME_MORE: &[&str] = &[
+    "Соколов",
+    "Лебедев",
+    "Козлов",
+    "Новиков",
+    "Морозов",
+    "Волков",
+    "Соловьёв",
+    "Васильев",
+    "Зайцев",
+    "Павлов",
+    "Семёнов",
+    "Голубев",
+    "Виноградов",
+    "Богданов",
+    "Воробьёв",
+    "Фёдоров",
+    "Михайлов",
+    "Беляев",
+    "Тарасов",
+    "Белов",
+    "Комаров",
+    "Орлов",
+    "Киселёв",
+    "Макаров",
+    "Андреев",
+    "Ковалёв",
+    "Ильин",
+    "Гусев",
+    "Титов",
+    "Кузьмин",
+    "Кудрявцев",
+    "Баранов",
+    "Куликов",
+    "Алексеев",
+    "Степанов",
+    "Яковлев",
+    "Сорокин",
+    "Сергеев",
+    "Романов",
+    "Захаров",
+    "Борисов",
+    "Королёв",
+    "Герасимов",
+    "Пономарёв",
+    "Григорьев",
+    "Лазарев",
+    "Медведев",
+    "Ершов",
+    "Никитин",
+    "Соболев",
+    "Рябов",
+    "Поляков",
+    "Цветков",
+    "Данилов",
+    "Жуков",
+    "Фролов",
+    "Журавлёв",
+    "Николаев",
+    "Крылов",
+    "Максимов",
+    "Сидоров",
+    "Осипов",
+    "Белоусов",
+    "Федотов",
+];
+
 /// Names of a profile's country for generated persons: most of its own people, some from
-/// the neighbours (Russian names in Kyrgyzstan, Central Asian ones in Yugra). Kyrgyz
-/// surnames are also made from fathers' names, as they are, for a registry-sized variety.
+/// the neighbours (Russian names in Kyrgyzstan, Central Asian ones in Yugra). For a
+/// registry-sized variety the lists are longer than the demo's and surnames are also made from
+/// fathers' names, as Kyrgyz surnames are.
 pub struct NameLists {
-    own: (
-        Vec<String>,
-        &'static [&'static str],
-        &'static [&'static str],
-    ),
-    other: (
-        Vec<String>,
-        &'static [&'static str],
-        &'static [&'static str],
-    ),
+    own: (Vec<String>, Vec<&'static str>, Vec<&'static str>),
+    other: (Vec<String>, Vec<&'static str>, Vec<&'static str>),
     /// Per cent of persons with names of the neighbours.
     other_percent: u64,
 }
 
 impl NameLists {
     pub fn for_profile(p: &Profile) -> NameLists {
+        let kg_male: Vec<&'static str> = KG_MALE.iter().chain(KG_MALE_MORE).copied().collect();
+        let kg_female: Vec<&'static str> =
+            KG_FEMALE.iter().chain(KG_FEMALE_MORE).copied().collect();
         let mut kg: Vec<String> = KG_SURNAMES.iter().map(|s| s.to_string()).collect();
-        for m in KG_MALE {
-            let s = format!("{m}ов");
-            if !kg.contains(&s) {
-                kg.push(s);
+        for m in &kg_male {
+            for suffix in ["ов", "бек"] {
+                let s = if suffix == "бек" && m.ends_with("бек") {
+                    continue;
+                } else if suffix == "бек" {
+                    format!("{m}беков")
+                } else {
+                    format!("{m}ов")
+                };
+                if !kg.contains(&s) {
+                    kg.push(s);
+                }
             }
         }
-        let ru: Vec<String> = RU_SURNAMES.iter().map(|s| s.to_string()).collect();
+        let ru_male: Vec<&'static str> = RU_MALE.iter().chain(RU_MALE_MORE).copied().collect();
+        let ru_female: Vec<&'static str> =
+            RU_FEMALE.iter().chain(RU_FEMALE_MORE).copied().collect();
+        let ru: Vec<String> = RU_SURNAMES
+            .iter()
+            .chain(RU_SURNAME_MORE)
+            .map(|s| s.to_string())
+            .collect();
+        let kg = (kg, kg_male, kg_female);
+        let ru = (ru, ru_male, ru_female);
         if p.meta.subject == "child" {
             NameLists {
-                own: (kg, KG_MALE, KG_FEMALE),
-                other: (ru, RU_MALE, RU_FEMALE),
+                own: kg,
+                other: ru,
                 other_percent: 8,
             }
         } else {
             NameLists {
-                own: (ru, RU_MALE, RU_FEMALE),
-                other: (kg, KG_MALE, KG_FEMALE),
+                own: ru,
+                other: kg,
                 other_percent: 15,
             }
         }
@@ -415,8 +695,8 @@ impl NameLists {
         };
         let surname = surname_for(&surnames[rng.below(surnames.len())], sex);
         let given = match sex {
-            Sex::Male => rng.pick(males),
-            Sex::Female => rng.pick(females),
+            Sex::Male => males[rng.below(males.len())],
+            Sex::Female => females[rng.below(females.len())],
         }
         .to_string();
         let father = males[rng.below(males.len())];

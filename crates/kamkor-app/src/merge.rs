@@ -140,6 +140,15 @@ impl App {
         merged: Uuid,
     ) -> AppResult<MergeProposal> {
         let (keep_row, merged_row) = self.merge_pair(ctx, keep, merged).await?;
+        // Both records are shown in full: two views in the ledger.
+        self.record_seen(
+            ctx,
+            "view",
+            "person",
+            &[keep.to_string(), merged.to_string()],
+            json!({"for": "merge"}),
+        )
+        .await?;
         let (result, filled) = merged_data(&keep_row.data, &merged_row.data);
         let evidence = compare(&dup_person(&keep_row.data), &dup_person(&merged_row.data));
         Ok(MergeProposal {

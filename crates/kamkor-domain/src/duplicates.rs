@@ -19,6 +19,31 @@ pub struct DupPerson {
     pub birth_date: Option<Date>,
     pub national_id: Option<String>,
     pub sex: Option<Sex>,
+    /// The letter pairs of the folded name, hashed into 128 bits: a quick way to tell that
+    /// two names have nothing in common before comparing them word by word.
+    pub letter_pairs: u128,
+}
+
+/// Letter pairs of a folded name as a bit set.
+fn letter_pairs(folded: &str) -> u128 {
+    let mut bits = 0u128;
+    for w in folded.split_whitespace() {
+        let b = w.as_bytes();
+        for pair in b.windows(2) {
+            let h = (u32::from(pair[0]) * 31 + u32::from(pair[1])) % 128;
+            bits |= 1u128 << h;
+        }
+    }
+    bits
+}
+
+/// Whether two names share enough letter pairs to be worth comparing: most of the shorter
+/// name's pairs are in the longer one (true of typos, transliterations folded alike, a
+/// missing patronymic, swapped names).
+fn may_be_alike(a: u128, b: u128) -> bool {
+    let common = (a & b).count_ones();
+    let least = a.count_ones().min(b.count_ones()).max(1);
+    common * 2 >= least
 }
 
 impl DupPerson {
@@ -28,8 +53,10 @@ impl DupPerson {
         national_id: Option<&str>,
         sex: Option<Sex>,
     ) -> Self {
+        let folded = fold(name);
         DupPerson {
-            folded: fold(name),
+            letter_pairs: letter_pairs(&folded),
+            folded,
             birth_date,
             national_id: national_id.filter(|s| !s.is_empty()).map(str::to_string),
             sex,
@@ -121,6 +148,7 @@ pub fn name_likeness(a: &str, b: &str) -> f64 {
 /// Weigh the evidence of a pair.
 pub fn compare(a: &DupPerson, b: &DupPerson) -> Evidence {
     let name = name_likeness(&a.folded, &b.folded);
+    let same_words = a.folded.split_whitespace().count() == b.folded.split_whitespace().count();
     let birth_date = match (a.birth_date, b.birth_date) {
         (Some(x), Some(y)) => Some(date_match(x, y)),
         _ => None,
@@ -132,7 +160,9 @@ pub fn compare(a: &DupPerson, b: &DupPerson) -> Evidence {
         _ => None,
     };
     let sex_differs = matches!((a.sex, b.sex), (Some(x), Some(y)) if x != y);
-    let mut score = 0.55 * name;
+    // A name only somewhat alike is weak evidence, however well the date agrees: in a
+    // registry-sized population many children born on one day have similar names.
+    let mut score = 0.55 * name - (0.9 - name).max(0.0);
     score += match birth_date {
         Some(DateMatch::Exact) => 0.3,
         Some(DateMatch::Swapped) => 0.25,
@@ -146,7 +176,10 @@ pub fn compare(a: &DupPerson, b: &DupPerson) -> Evidence {
         // A digit mistyped — or two children born the same day, whose Kyrgyz PINs differ
         // only in the serial: it supports a name that agrees, and counts against one that
         // does not (twins, siblings).
-        Some(IdMatch::Near) if name >= 0.9 => 0.1,
+        Some(IdMatch::Near) if name >= 0.9 && same_words => 0.1,
+        // Namesakes born the same day, one without a patronymic: the identifiers tell them
+        // apart more surely than a typo would join them.
+        Some(IdMatch::Near) if name >= 0.9 => -0.15,
         Some(IdMatch::Near) => -0.1,
         // Two different identifiers are two people, however alike the rest.
         Some(IdMatch::Different) => -0.6,
@@ -208,18 +241,21 @@ pub fn block_keys(p: &DupPerson) -> Vec<u64> {
         }
     }
     // Name words pairwise (surname with given name, in either order), for records missing
-    // the date or the identifier.
+    // the date or the identifier: their beginnings (a typo further on), and whole (a
+    // registry-sized block of beginnings is too common to pair out).
     for (i, w) in words.iter().enumerate().take(2) {
         for v in words.iter().skip(i + 1).take(1) {
             let (a, b) = if w <= v { (w, v) } else { (v, w) };
             keys.push(key_hash(&[prefix(a, 3), prefix(b, 3)], 220));
+            keys.push(key_hash(&[a, b], 221));
         }
     }
     keys
 }
 
 /// Pairs among `persons` scoring at least `min_score`, each once (smaller index first), with
-/// their evidence. `skip` holds pairs already decided to be different people.
+/// their evidence, best first. `skip` holds pairs already decided to be different people.
+/// The blocks are shared out among the machine's cores.
 pub fn find_pairs(
     persons: &[DupPerson],
     min_score: f64,
@@ -233,8 +269,52 @@ pub fn find_pairs(
     }
     keyed.sort_unstable();
     keyed.dedup();
-    let mut seen: HashSet<(u32, u32)> = HashSet::new();
-    let mut out = Vec::new();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 16);
+    // Cut the keys into one run per thread, at block boundaries.
+    let mut cuts = vec![0];
+    for t in 1..threads {
+        let mut at = keyed.len() * t / threads;
+        while at > 0 && at < keyed.len() && keyed[at].0 == keyed[at - 1].0 {
+            at += 1;
+        }
+        cuts.push(at.max(*cuts.last().unwrap_or(&0)));
+    }
+    cuts.push(keyed.len());
+    let mut out: Vec<(u32, u32, Evidence)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = cuts
+            .windows(2)
+            .map(|w| {
+                let run = &keyed[w[0]..w[1]];
+                scope.spawn(move || pairs_in_run(persons, run, min_score, skip))
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    // A pair met in the runs of two threads is found twice.
+    out.sort_unstable_by_key(|x| (x.0, x.1));
+    out.dedup_by_key(|x| (x.0, x.1));
+    out.sort_by(|a, b| {
+        b.2.score
+            .total_cmp(&a.2.score)
+            .then((a.0, a.1).cmp(&(b.0, b.1)))
+    });
+    out
+}
+
+/// The pairs of one run of sorted keys.
+fn pairs_in_run(
+    persons: &[DupPerson],
+    keyed: &[(u64, u32)],
+    min_score: f64,
+    skip: &HashSet<(u32, u32)>,
+) -> Vec<(u32, u32, Evidence)> {
+    let mut candidates: Vec<(u32, u32)> = Vec::new();
     let mut start = 0;
     while start < keyed.len() {
         let key = keyed[start].0;
@@ -246,25 +326,26 @@ pub fn find_pairs(
         if block.len() > 1 && block.len() <= MAX_BLOCK {
             for (n, &(_, i)) in block.iter().enumerate() {
                 for &(_, j) in &block[n + 1..] {
-                    let pair = (i.min(j), i.max(j));
-                    if skip.contains(&pair) || !seen.insert(pair) {
-                        continue;
-                    }
-                    let e = compare(&persons[pair.0 as usize], &persons[pair.1 as usize]);
-                    if e.score >= min_score {
-                        out.push((pair.0, pair.1, e));
-                    }
+                    candidates.push((i.min(j), i.max(j)));
                 }
             }
         }
         start = end;
     }
-    out.sort_by(|a, b| {
-        b.2.score
-            .total_cmp(&a.2.score)
-            .then((a.0, a.1).cmp(&(b.0, b.1)))
-    });
-    out
+    candidates.sort_unstable();
+    candidates.dedup();
+    candidates
+        .into_iter()
+        .filter(|pair| !skip.contains(pair))
+        .filter_map(|(i, j)| {
+            let (a, b) = (&persons[i as usize], &persons[j as usize]);
+            if !may_be_alike(a.letter_pairs, b.letter_pairs) {
+                return None;
+            }
+            let e = compare(a, b);
+            (e.score >= min_score).then_some((i, j, e))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -75,6 +75,12 @@ pub struct IndexHit {
 
 /// Candidates scored in full per name query at most (the best by their words).
 const MAX_CANDIDATES: usize = 2000;
+
+thread_local! {
+    /// Per-person accumulators of the name search, reused by the queries of one thread.
+    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
 /// Dictionary words considered per query word at most, and how alike they must be.
 const MAX_WORDS: usize = 64;
 const MIN_WORD_SIMILARITY: f64 = 0.78;
@@ -289,40 +295,56 @@ impl PersonIndex {
             // Per person, the sum over query words of their best word's likeness (dense
             // arrays: a hash map per query costs more than clearing them).
             let n = self.entries.len();
-            let mut acc = vec![0f32; n];
-            let mut best = vec![0f32; n];
-            let mut touched: Vec<u32> = Vec::new();
-            for qw in name.split_whitespace().take(6) {
-                let mut this: Vec<u32> = Vec::new();
-                for (wid, sim) in self.similar_words(qw) {
-                    let sim = sim as f32;
-                    for &slot in &self.postings[wid as usize] {
-                        if !self.admits(slot, q, territories) {
-                            continue;
-                        }
-                        let b = &mut best[slot as usize];
-                        if *b == 0.0 {
-                            this.push(slot);
-                        }
-                        if sim > *b {
-                            *b = sim;
+            SCRATCH.with_borrow_mut(|(acc, best)| {
+                // Kept per thread between queries, and left all zero: a fresh pair of arrays
+                // the size of the registry costs more than the search.
+                if acc.len() < n {
+                    acc.resize(n, 0.0);
+                    best.resize(n, 0.0);
+                }
+                let mut touched: Vec<u32> = Vec::new();
+                for qw in name.split_whitespace().take(6) {
+                    let mut this: Vec<u32> = Vec::new();
+                    for (wid, sim) in self.similar_words(qw) {
+                        let sim = sim as f32;
+                        for &slot in &self.postings[wid as usize] {
+                            if !self.admits(slot, q, territories) {
+                                continue;
+                            }
+                            let b = &mut best[slot as usize];
+                            if *b == 0.0 {
+                                this.push(slot);
+                            }
+                            if sim > *b {
+                                *b = sim;
+                            }
                         }
                     }
-                }
-                for &slot in &this {
-                    let a = &mut acc[slot as usize];
-                    if *a == 0.0 {
-                        touched.push(slot);
+                    for &slot in &this {
+                        let a = &mut acc[slot as usize];
+                        if *a == 0.0 {
+                            touched.push(slot);
+                        }
+                        *a += best[slot as usize];
+                        best[slot as usize] = 0.0;
                     }
-                    *a += best[slot as usize];
-                    best[slot as usize] = 0.0;
                 }
-            }
-            let ranked_src = touched.into_iter().map(|s| (s, acc[s as usize]));
-            let mut ranked: Vec<(u32, f32)> = ranked_src.collect();
-            ranked.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            ranked.truncate(MAX_CANDIDATES);
-            out.extend(ranked.into_iter().map(|(s, _)| s));
+                let mut ranked: Vec<(u32, f32)> = touched
+                    .iter()
+                    .map(|&s| {
+                        let a = std::mem::take(&mut acc[s as usize]);
+                        (s, a)
+                    })
+                    .collect();
+                let order =
+                    |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+                // Only the best few are ranked further: select them, do not sort them all.
+                if ranked.len() > MAX_CANDIDATES {
+                    ranked.select_nth_unstable_by(MAX_CANDIDATES - 1, order);
+                    ranked.truncate(MAX_CANDIDATES);
+                }
+                out.extend(ranked.into_iter().map(|(s, _)| s));
+            });
         } else if let Some(d) = q.birth_date
             && q.national_id.as_ref().is_none_or(|s| s.is_empty())
         {

@@ -176,7 +176,7 @@ fn merge_view(
                     thead { tr {
                         th { (t(L, "merge_field")) }
                         th { (t(L, "merge_keep")) br; a href={ "/persons/" (m.keep.id) } { (m.keep.data.full_name()) } }
-                        th { (t(L, "dup_record")) br; a href={ "/persons/" (m.merged.id) } { (m.merged.data.full_name()) } }
+                        th { (t(L, "merge_other")) br; a href={ "/persons/" (m.merged.id) } { (m.merged.data.full_name()) } }
                         th { (t(L, "merge_result")) }
                     } }
                     tbody {

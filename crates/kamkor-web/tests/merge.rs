@@ -291,6 +291,18 @@ async fn the_merge_page_compares_side_by_side_and_needs_a_reason() {
             r.body.contains("10506201400021"),
             "the identifier to take over is shown"
         );
+        // Showing both records is two views in the ledger.
+        for id in [&a, &b] {
+            let views = e.app.store.views_of("person", id, 50).await.unwrap();
+            assert!(
+                views.iter().any(|v| v.action == "view"
+                    && v.after
+                        .as_ref()
+                        .is_some_and(|x| x.to_string().contains("merge"))),
+                "{}: {views:?}",
+                e.engine
+            );
+        }
         let version_of = |body: &str, name: &str| {
             body.split(&format!("name=\"{name}\" value=\""))
                 .nth(1)

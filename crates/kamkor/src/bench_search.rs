@@ -174,10 +174,16 @@ struct Baseline {
 /// The peer's way: the names in a PostgreSQL table with a trigram GIN index, queried by
 /// `similarity` through the `%` operator, best first. The table is dropped afterwards.
 async fn pg_trgm(url: &str, reg: &LabelledRegistry, queries: &[NameQuery]) -> Result<Baseline> {
+    use sqlx::ConnectOptions;
     use sqlx::Row;
+    // Slow queries are what is measured here, not something to warn about.
+    let options: sqlx::postgres::PgConnectOptions = url
+        .parse::<sqlx::postgres::PgConnectOptions>()
+        .context("the --baseline-pg URL")?
+        .disable_statement_logging();
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
-        .connect(url)
+        .connect_with(options)
         .await
         .context("connect to the baseline PostgreSQL")?;
     sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_trgm")
@@ -269,6 +275,7 @@ async fn server_memory(
         cmd.arg("--database").arg(url);
     }
     cmd.env("RUST_LOG", "info,sqlx=warn")
+        .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
@@ -282,8 +289,11 @@ async fn server_memory(
     let mut lines = BufReader::new(stderr).lines();
     let filled = tokio::time::timeout(Duration::from_secs(600), async {
         while let Some(line) = lines.next_line().await? {
+            let line = strip_ansi(&line);
             if line.contains("person index filled") {
-                return Ok::<bool, std::io::Error>(true);
+                // The server must have found this very registry.
+                let wanted = format!("persons={}", b.persons);
+                return Ok::<bool, std::io::Error>(line.contains(&wanted));
             }
         }
         Ok(false)
@@ -301,7 +311,9 @@ async fn server_memory(
     let _ = child.kill().await;
     match filled {
         Ok(Ok(true)) => {}
-        Ok(Ok(false)) => bail!("the server stopped before filling its index"),
+        Ok(Ok(false)) => {
+            bail!("the server stopped before filling its index, or filled it from another registry")
+        }
         Ok(Err(e)) => bail!("reading the server's output: {e}"),
         Err(_) => bail!("the server did not fill its index within 10 minutes"),
     }
@@ -309,6 +321,21 @@ async fn server_memory(
         (Some(r), Some(h)) => Ok((r, h, fill)),
         _ => bail!("no memory figures for the server (is /proc mounted?)"),
     }
+}
+
+/// A log line without its colour codes.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_code = false;
+    for c in s.chars() {
+        match (in_code, c) {
+            (false, '\u{1b}') => in_code = true,
+            (true, 'm') => in_code = false,
+            (true, _) => {}
+            (false, c) => out.push(c),
+        }
+    }
+    out
 }
 
 fn row(name: &str, value: String, note: &str) {
@@ -330,8 +357,10 @@ pub async fn run(b: SearchBench) -> Result<()> {
     let store = match &b.database {
         Some(url) => Store::open_url(url).await.context("open the database")?,
         None => {
+            // Where `kamkor serve --data-dir` looks for the profile's database.
             std::fs::create_dir_all(&data_dir).context("the data directory")?;
-            Store::open_sqlite_dir(&data_dir)
+            let file = data_dir.join(format!("{}.db", b.profile_name));
+            Store::open_url(&format!("sqlite://{}?mode=rwc", file.display()))
                 .await
                 .context("open the SQLite database")?
         }
@@ -496,13 +525,15 @@ pub async fn run(b: SearchBench) -> Result<()> {
                 p.sex
             )
         };
-        println!("  wrongly proposed:");
-        for p in scan
+        // A sample spread over all the wrong ones, best scored first.
+        let wrong: Vec<_> = scan
             .pairs
             .iter()
             .filter(|p| !truth.contains(&kamkor_store::ordered_pair(p.a.id, p.b.id)))
-            .take(b.show_errors)
-        {
+            .collect();
+        println!("  wrongly proposed ({} in all):", wrong.len());
+        let step = wrong.len().checked_div(b.show_errors).unwrap_or(1).max(1);
+        for p in wrong.iter().step_by(step).take(b.show_errors) {
             println!(
                 "    {:.3} name {:.3} {:?} {:?} | {} | {}",
                 p.evidence.score,
@@ -756,6 +787,10 @@ mod tests {
     fn percentiles_and_quality() {
         let l = latency((1..=100).map(f64::from).collect());
         assert_eq!((l.p50, l.p95, l.p99, l.n), (50.0, 95.0, 99.0, 100));
+        assert_eq!(
+            strip_ansi("\u{1b}[3mpersons\u{1b}[0m\u{1b}[2m=\u{1b}[0m42"),
+            "persons=42"
+        );
         let q = quality(&[Some(0), Some(1), None, Some(3)]);
         assert!((q.recall - 0.75).abs() < 1e-9);
         assert!((q.mrr - (1.0 + 0.5 + 0.25) / 4.0).abs() < 1e-9);
