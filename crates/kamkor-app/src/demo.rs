@@ -648,16 +648,13 @@ impl NameLists {
             KG_FEMALE.iter().chain(KG_FEMALE_MORE).copied().collect();
         let mut kg: Vec<String> = KG_SURNAMES.iter().map(|s| s.to_string()).collect();
         for m in &kg_male {
-            for suffix in ["ов", "бек"] {
-                let s = if suffix == "бек" && m.ends_with("бек") {
-                    continue;
-                } else if suffix == "бек" {
-                    format!("{m}беков")
-                } else {
-                    format!("{m}ов")
-                };
-                if !kg.contains(&s) {
-                    kg.push(s);
+            let mut forms = vec![format!("{m}ов")];
+            if !m.ends_with("бек") {
+                forms.push(format!("{m}беков"));
+            }
+            for f in forms {
+                if !kg.contains(&f) {
+                    kg.push(f);
                 }
             }
         }

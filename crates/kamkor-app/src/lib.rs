@@ -1237,19 +1237,6 @@ impl App {
                 .await);
         };
         let territory = current.data.residence_territory.clone();
-        if self.store.merged_into(id).await?.is_some() {
-            // Checked for the right first: a refusal says nothing about the record.
-            self.check(
-                ctx,
-                Action::UpdateRecord,
-                Some(territory.as_deref()),
-                ("person", &sid),
-            )
-            .await?;
-            let mut p = Problems::default();
-            p.push("id", "already_merged");
-            return Err(AppError::Invalid(p));
-        }
         // A section edit was authorised by its owner check; a whole-record edit needs the
         // right to update records.
         if section.is_none() {
@@ -1260,6 +1247,12 @@ impl App {
                 ("person", &sid),
             )
             .await?;
+        }
+        // After the right is checked, so that a refusal says nothing about the record.
+        if self.store.merged_into(id).await?.is_some() {
+            let mut p = Problems::default();
+            p.push("id", "already_merged");
+            return Err(AppError::Invalid(p));
         }
         let form = if current.data.role == PersonRole::Subject {
             self.subject_form_for(ctx, Some(territory.as_deref()))
