@@ -1046,7 +1046,7 @@ async fn person_card(
                         section.card {
                             div.title-row {
                                 h2 { (sec.label.get(L.code())) }
-                                @if card.glass.is_none() && s.app.may_edit_section(&auth.ctx, d.residence_territory.as_deref(), sec) {
+                                @if writable && s.app.may_edit_section(&auth.ctx, d.residence_territory.as_deref(), sec) {
                                     a.button.secondary.small href={ "/persons/" (id) "/sections/" (sec.code) } { (t(L, "section_edit")) }
                                 }
                             }

@@ -341,6 +341,10 @@ async fn the_merge_page_compares_side_by_side_and_needs_a_reason() {
         let r = e.page(&format!("/persons/{b}"), &cookie).await;
         assert!(r.body.contains("Эта запись объединена"));
         assert!(!r.body.contains(&format!("/persons/{b}/edit")));
+        assert!(
+            !r.body.contains(&format!("/persons/{b}/sections/")),
+            "no section edits either"
+        );
         e.assert_ledger_holds().await;
     }
 }
